@@ -1,0 +1,46 @@
+#include "cli/command.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "storage/local_cluster.h"
+
+namespace mxcensus::cli {
+
+void PrintError(std::string_view text) {
+  std::string line(text);
+  for (char& c : line) {
+    if (c == '\n') c = ' ';
+  }
+  std::fprintf(stderr, "mxcensus: error: %s\n", line.c_str());
+}
+
+int Fail(const absl::Status& status) {
+  PrintError(std::string(status.message()));
+  return kExitUsage;
+}
+
+int NotImplemented(std::string_view name) {
+  std::fprintf(stderr, "mxcensus %.*s: not implemented yet\n", static_cast<int>(name.size()),
+               name.data());
+  return kExitUsage;
+}
+
+DbOption::DbOption(CLI::App* cmd) {
+  cmd->add_option("--db", dsn_,
+                  "PostgreSQL DSN (libpq URI or key=value); default $MXCENSUS_DB, else the "
+                  "embedded cluster under $MXCENSUS_HOME");
+}
+
+absl::StatusOr<std::string> DbOption::Resolve() const {
+  if (!dsn_.empty()) return dsn_;
+  if (const char* env = std::getenv("MXCENSUS_DB"); env != nullptr && *env != '\0') return env;
+  auto cluster = storage::LocalCluster::FromEnvironment();
+  if (!cluster.ok()) return cluster.status();
+  if (auto s = cluster->EnsureRunning(); !s.ok()) {
+    return absl::Status(s.code(), "embedded database: " + std::string(s.message()));
+  }
+  return cluster->Dsn();
+}
+
+}  // namespace mxcensus::cli

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <pqxx/pqxx>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace mxcensus::storage {
+
+// Opens a connection. The error names the setting ("--db") and libpq's reason, never the
+// password. A DSN may be a libpq URI or key=value string.
+absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& dsn);
+
+// libpq's multi-line error text folded into one line.
+std::string OneLine(std::string_view text);
+
+// Runs `fn`, turning libpqxx's exceptions into Status values: Unavailable for a lost or
+// unreachable server, Internal for SQL errors. `what` names the operation in the message.
+template <typename Fn>
+auto WithSqlErrors(std::string_view what, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const pqxx::broken_connection& e) {
+    return absl::UnavailableError(std::string(what) + ": database connection lost: " +
+                                  OneLine(e.what()));
+  } catch (const pqxx::in_doubt_error& e) {
+    return absl::UnavailableError(std::string(what) + ": commit outcome unknown: " +
+                                  OneLine(e.what()));
+  } catch (const pqxx::sql_error& e) {
+    return absl::InternalError(std::string(what) + ": " + OneLine(e.what()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(std::string(what) + ": " + OneLine(e.what()));
+  }
+}
+
+}  // namespace mxcensus::storage

@@ -1,0 +1,12 @@
+# Writes a C++ file holding every migration's name and SQL text, in order.
+set(_body "// Generated from storage/migrations/*.sql; do not edit.\n#include \"storage/migrations.h\"\n\nnamespace mxcensus::storage {\n\nconst std::vector<Migration>& AllMigrations() {\n  static const std::vector<Migration> kAll = {\n")
+foreach(_f ${FILES})
+  get_filename_component(_name ${_f} NAME_WE)
+  file(READ ${_f} _sql)
+  string(REGEX MATCH "^[0-9]+" _ver ${_name})
+  math(EXPR _ver "${_ver} + 0")
+  string(APPEND _body "      {${_ver}, \"${_name}\", R\"mxsql(${_sql})mxsql\"},\n")
+endforeach()
+string(APPEND _body "  };\n  return kAll;\n}\n\n}  // namespace mxcensus::storage\n")
+file(WRITE ${OUT}.tmp "${_body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

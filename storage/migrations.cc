@@ -1,0 +1,85 @@
+#include "storage/migrations.h"
+
+#include <pqxx/pqxx>
+
+#include "absl/status/status.h"
+#include "storage/db.h"
+
+namespace mxcensus::storage {
+namespace {
+
+// Arbitrary constant naming mxcensus's migration lock among advisory locks.
+constexpr int64_t kMigrationLockKey = 0x6d7863656e737573;  // "mxcensus"
+
+// FNV-1a over the SQL text: detects a migration edited after it was applied.
+std::string Checksum(const char* sql) {
+  uint64_t h = 1469598103934665603ull;
+  for (const char* p = sql; *p; ++p) {
+    h ^= static_cast<unsigned char>(*p);
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+void EnsureTable(pqxx::connection& conn) {
+  pqxx::work tx(conn);
+  tx.exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+      " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+      " applied_at timestamptz NOT NULL DEFAULT now())");
+  tx.commit();
+}
+
+}  // namespace
+
+absl::StatusOr<MigrateReport> Migrate(pqxx::connection& conn) {
+  return WithSqlErrors("migrate", [&]() -> absl::StatusOr<MigrateReport> {
+    EnsureTable(conn);
+    MigrateReport report;
+    for (const Migration& m : AllMigrations()) {
+      pqxx::work tx(conn);
+      // Serialises concurrent migrators; released at commit.
+      tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLockKey);
+      auto row = tx.exec_params("SELECT checksum FROM schema_migrations WHERE version = $1",
+                                m.version);
+      const std::string sum = Checksum(m.sql);
+      if (!row.empty()) {
+        if (row[0][0].as<std::string>() != sum) {
+          return absl::FailedPreconditionError(
+              "migration " + std::string(m.name) +
+              " was changed after it was applied (checksum mismatch); migrations are forward-only");
+        }
+        report.current_version = m.version;
+        continue;
+      }
+      tx.exec(m.sql);
+      tx.exec_params("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1,$2,$3)",
+                     m.version, std::string(m.name), sum);
+      tx.commit();
+      report.applied.push_back(m.name);
+      report.current_version = m.version;
+    }
+    pqxx::work tx(conn);
+    int latest = tx.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
+    if (latest > report.current_version) {
+      return absl::FailedPreconditionError(
+          "the database's schema (version " + std::to_string(latest) +
+          ") is newer than this mxcensus (version " + std::to_string(report.current_version) +
+          "); upgrade mxcensus");
+    }
+    return report;
+  });
+}
+
+absl::StatusOr<int> SchemaVersion(pqxx::connection& conn) {
+  return WithSqlErrors("schema version", [&]() -> absl::StatusOr<int> {
+    pqxx::work tx(conn);
+    auto r = tx.exec("SELECT to_regclass('schema_migrations') IS NOT NULL");
+    if (!r[0][0].as<bool>()) return 0;
+    return tx.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
+  });
+}
+
+}  // namespace mxcensus::storage

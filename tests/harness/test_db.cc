@@ -1,0 +1,44 @@
+#include "tests/harness/test_db.h"
+
+#include "tests/harness/test_config.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <random>
+#include <stdexcept>
+
+namespace mxcensus::testing {
+
+std::string TestDatabase::ServerDsn() {
+  const char* dsn = std::getenv("MXCENSUS_TEST_PG_DSN");
+  return dsn != nullptr && *dsn != '\0' ? dsn : kTestPgDsn;
+}
+
+TestDatabase::TestDatabase() {
+  static std::atomic<int> counter{0};
+  std::random_device rd;
+  name_ = "mxt_" + std::to_string(getpid()) + "_" + std::to_string(counter++) + "_" +
+          std::to_string(rd() % 100000);
+  pqxx::connection admin(ServerDsn() + " dbname=postgres");
+  pqxx::nontransaction tx(admin);
+  tx.exec("CREATE DATABASE " + name_);
+  dsn_ = ServerDsn() + " dbname=" + name_;
+}
+
+TestDatabase::~TestDatabase() {
+  try {
+    pqxx::connection admin(ServerDsn() + " dbname=postgres");
+    pqxx::nontransaction tx(admin);
+    tx.exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  } catch (...) {
+    // The server is removed at the end of the run anyway.
+  }
+}
+
+std::unique_ptr<pqxx::connection> TestDatabase::Connect() const {
+  return std::make_unique<pqxx::connection>(dsn_);
+}
+
+}  // namespace mxcensus::testing

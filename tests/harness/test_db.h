@@ -1,0 +1,31 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <pqxx/pqxx>
+
+namespace mxcensus::testing {
+
+// A fresh, empty database on the test run's PostgreSQL server (started by tests/harness/pg.sh,
+// described by $MXCENSUS_TEST_PG_DSN). Dropped when the object goes away. A test that finds no
+// server fails: a skipped integration test would be a hole, not a pass.
+class TestDatabase {
+ public:
+  TestDatabase();
+  ~TestDatabase();
+  TestDatabase(const TestDatabase&) = delete;
+  TestDatabase& operator=(const TestDatabase&) = delete;
+
+  const std::string& dsn() const { return dsn_; }
+  const std::string& name() const { return name_; }
+  // The server's DSN without a database name (for admin statements).
+  static std::string ServerDsn();
+  std::unique_ptr<pqxx::connection> Connect() const;
+
+ private:
+  std::string name_;
+  std::string dsn_;
+};
+
+}  // namespace mxcensus::testing
