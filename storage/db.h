@@ -1,9 +1,8 @@
 #pragma once
 
 #include <memory>
-#include <string>
-
 #include <pqxx/pqxx>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,11 +23,11 @@ auto WithSqlErrors(std::string_view what, Fn&& fn) -> decltype(fn()) {
   try {
     return fn();
   } catch (const pqxx::broken_connection& e) {
-    return absl::UnavailableError(std::string(what) + ": database connection lost: " +
-                                  OneLine(e.what()));
+    return absl::UnavailableError(std::string(what) +
+                                  ": database connection lost: " + OneLine(e.what()));
   } catch (const pqxx::in_doubt_error& e) {
-    return absl::UnavailableError(std::string(what) + ": commit outcome unknown: " +
-                                  OneLine(e.what()));
+    return absl::UnavailableError(std::string(what) +
+                                  ": commit outcome unknown: " + OneLine(e.what()));
   } catch (const pqxx::sql_error& e) {
     return absl::InternalError(std::string(what) + ": " + OneLine(e.what()));
   } catch (const std::exception& e) {

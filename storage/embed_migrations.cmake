@@ -1,5 +1,6 @@
 # Writes a C++ file holding every migration's name and SQL text, in order.
 set(_body "// Generated from storage/migrations/*.sql; do not edit.\n#include \"storage/migrations.h\"\n\nnamespace mxcensus::storage {\n\nconst std::vector<Migration>& AllMigrations() {\n  static const std::vector<Migration> kAll = {\n")
+string(REPLACE "|" ";" FILES "${FILES}")
 foreach(_f ${FILES})
   get_filename_component(_name ${_f} NAME_WE)
   file(READ ${_f} _sql)

@@ -83,7 +83,8 @@ absl::StatusOr<LocalCluster> LocalCluster::FromEnvironment() {
     } else if (std::string home = Env("HOME"); !home.empty()) {
       c.home_ = home + "/.local/share/mxcensus";
     } else {
-      return absl::FailedPreconditionError("set MXCENSUS_HOME (neither HOME nor XDG_DATA_HOME is set)");
+      return absl::FailedPreconditionError(
+          "set MXCENSUS_HOME (neither HOME nor XDG_DATA_HOME is set)");
     }
   }
   c.home_ = fs::absolute(c.home_).lexically_normal().string();
@@ -150,8 +151,8 @@ absl::Status LocalCluster::Start() {
   // listen_addresses='' : unix socket only, so nothing of ours is reachable over the network.
   const std::string opts = "-c listen_addresses='' -k " + socket_dir_ + " -p " +
                            std::to_string(kPort) + " -c max_connections=200";
-  auto r = RunPg("pg_ctl", {"-D", data_dir_, "-l", log_file_, "-w", "-t", "60", "-o", opts,
-                            "start"});
+  auto r =
+      RunPg("pg_ctl", {"-D", data_dir_, "-l", log_file_, "-w", "-t", "60", "-o", opts, "start"});
   return r.ok() ? absl::OkStatus() : r.status();
 }
 

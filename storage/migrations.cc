@@ -42,8 +42,8 @@ absl::StatusOr<MigrateReport> Migrate(pqxx::connection& conn) {
       pqxx::work tx(conn);
       // Serialises concurrent migrators; released at commit.
       tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLockKey);
-      auto row = tx.exec_params("SELECT checksum FROM schema_migrations WHERE version = $1",
-                                m.version);
+      auto row =
+          tx.exec_params("SELECT checksum FROM schema_migrations WHERE version = $1", m.version);
       const std::string sum = Checksum(m.sql);
       if (!row.empty()) {
         if (row[0][0].as<std::string>() != sum) {

@@ -1,11 +1,10 @@
 #pragma once
 
+#include <pqxx/connection>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-
-#include <pqxx/connection>
 
 namespace mxcensus::storage {
 

@@ -1,0 +1,120 @@
+// Crawl lifecycle queries of CrawlStore: target derivation, status, listing, cancellation.
+#include "storage/crawl_store_internal.h"
+
+namespace mxcensus::storage {
+namespace {
+
+int64_t ToMs(const pqxx::field& f) {
+  return f.is_null() ? 0 : static_cast<int64_t>(f.as<double>() * 1000);
+}
+
+CrawlInfo ReadInfo(pqxx::work& tx, const pqxx::row& row) {
+  CrawlInfo info;
+  info.crawl_id = row["crawl_id"].as<int64_t>();
+  info.name = row["name"].as<std::string>();
+  info.state = row["state"].as<std::string>();
+  info.port = static_cast<uint16_t>(row["port"].as<int>());
+  info.domains_total = row["domains_total"].as<int64_t>();
+  info.targets_total = row["targets_total"].as<int64_t>();
+  info.created_at_ms = ToMs(row["created"]);
+  info.finished_at_ms = ToMs(row["finished"]);
+  const int64_t id = info.crawl_id;
+  info.domains_resolved =
+      tx.exec_params("SELECT count(*) FROM crawl_domain WHERE crawl_id = $1 AND status IS NOT NULL",
+                     id)[0][0]
+          .as<int64_t>();
+  info.shards_failed =
+      tx.exec_params("SELECT count(*) FROM shard WHERE crawl_id = $1 AND state = 'failed'",
+                     id)[0][0]
+          .as<int>();
+  for (const auto& r : tx.exec_params(
+           "SELECT outcome::text, count(*) FROM probe WHERE crawl_id = $1 GROUP BY 1", id)) {
+    info.outcomes[r[0].as<std::string>()] = r[1].as<int64_t>();
+    info.targets_probed += r[1].as<int64_t>();
+  }
+  return info;
+}
+
+constexpr const char* kInfoColumns =
+    "crawl_id, name, state::text AS state, port, domains_total, targets_total, "
+    "extract(epoch FROM created_at) AS created, extract(epoch FROM finished_at) AS finished";
+
+}  // namespace
+
+void DeriveTargets(pqxx::work& tx, int64_t crawl_id) {
+  // md5 of (crawl, address, name) gives a per-crawl shuffle that is stable across re-runs:
+  // hosts of one network are spread over the crawl instead of hit back to back.
+  tx.exec_params(
+      "INSERT INTO target (crawl_id, target_id, ip, port, mx_name, shard_id) "
+      "SELECT $1, n, ip, c.port, mx_name, (n - 1) / c.probe_shard_size FROM ("
+      "  SELECT ip, mx_name, row_number() OVER (ORDER BY md5($1::text || host(ip) || mx_name)) AS n"
+      "  FROM (SELECT DISTINCT a.ip, h.mx_name FROM mx_host h"
+      "        JOIN crawl cc ON cc.crawl_id = h.crawl_id"
+      "        CROSS JOIN LATERAL unnest(h.ipv4 || CASE WHEN cc.probe_ipv6 THEN h.ipv6"
+      "                                           ELSE '{}'::inet[] END) AS a(ip)"
+      "        WHERE h.crawl_id = $1 AND EXISTS (SELECT 1 FROM domain_mx m"
+      "              WHERE m.crawl_id = $1 AND m.mx_name = h.mx_name)) u) t"
+      " CROSS JOIN crawl c WHERE c.crawl_id = $1 "
+      "ON CONFLICT DO NOTHING",
+      crawl_id);
+  tx.exec_params(
+      "INSERT INTO shard (crawl_id, kind, shard_id, items) "
+      "SELECT $1, 'probe', shard_id, count(*) FROM target WHERE crawl_id = $1 GROUP BY shard_id "
+      "ON CONFLICT DO NOTHING",
+      crawl_id);
+  const int64_t targets =
+      tx.exec_params("SELECT count(*) FROM target WHERE crawl_id = $1", crawl_id)[0][0]
+          .as<int64_t>();
+  tx.exec_params(
+      "UPDATE crawl SET targets_total = $2::bigint, resolved_at = now(), "
+      "state = CASE WHEN $2::bigint = 0 THEN 'finished'::crawl_state "
+      "ELSE 'probing'::crawl_state END, "
+      "finished_at = CASE WHEN $2::bigint = 0 THEN now() END WHERE crawl_id = $1",
+      crawl_id, targets);
+}
+
+absl::StatusOr<CrawlInfo> CrawlStore::GetCrawl(int64_t crawl_id) {
+  return Run<CrawlInfo>("crawl status", [&](pqxx::connection& c) -> absl::StatusOr<CrawlInfo> {
+    pqxx::work tx(c);
+    auto rows = tx.exec_params(
+        std::string("SELECT ") + kInfoColumns + " FROM crawl WHERE crawl_id = $1", crawl_id);
+    if (rows.empty()) return absl::NotFoundError("no crawl " + std::to_string(crawl_id));
+    return ReadInfo(tx, rows[0]);
+  });
+}
+
+absl::StatusOr<std::vector<CrawlInfo>> CrawlStore::ListCrawls(int limit) {
+  using R = std::vector<CrawlInfo>;
+  return Run<R>("list crawls", [&](pqxx::connection& c) -> absl::StatusOr<R> {
+    pqxx::work tx(c);
+    R out;
+    for (const auto& row : tx.exec_params(
+             std::string("SELECT ") + kInfoColumns + " FROM crawl ORDER BY crawl_id DESC LIMIT $1",
+             limit)) {
+      out.push_back(ReadInfo(tx, row));
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<std::string> CrawlStore::CancelCrawl(int64_t crawl_id) {
+  return Run<std::string>("cancel crawl", [&](pqxx::connection& c) -> absl::StatusOr<std::string> {
+    pqxx::work tx(c);
+    auto rows =
+        tx.exec_params("SELECT state::text FROM crawl WHERE crawl_id = $1 FOR UPDATE", crawl_id);
+    if (rows.empty()) return absl::NotFoundError("no crawl " + std::to_string(crawl_id));
+    const std::string state = rows[0][0].as<std::string>();
+    if (state == "finished" || state == "cancelled" || state == "failed") return state;
+    tx.exec_params("UPDATE crawl SET state = 'cancelled', finished_at = now() WHERE crawl_id = $1",
+                   crawl_id);
+    tx.exec_params(
+        "UPDATE shard SET state = 'failed', last_error = 'crawl cancelled', lease_owner = NULL, "
+        "lease_until = NULL, updated_at = now() "
+        "WHERE crawl_id = $1 AND state IN ('pending', 'leased')",
+        crawl_id);
+    tx.commit();
+    return std::string("cancelled");
+  });
+}
+
+}  // namespace mxcensus::storage

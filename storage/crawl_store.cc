@@ -1,0 +1,199 @@
+#include "storage/crawl_store.h"
+
+#include <thread>
+
+#include "storage/copy_row.h"
+#include "storage/crawl_store_internal.h"
+#include "storage/db.h"
+
+namespace mxcensus::storage {
+
+const char* ShardKindName(ShardKind k) { return k == ShardKind::kResolve ? "resolve" : "probe"; }
+
+CrawlStore::CrawlStore(std::string dsn) : dsn_(std::move(dsn)) {}
+CrawlStore::~CrawlStore() = default;
+
+absl::StatusOr<pqxx::connection*> CrawlStore::Conn() {
+  if (conn_ && conn_->is_open()) return conn_.get();
+  conn_.reset();
+  auto c = Connect(dsn_);
+  if (!c.ok()) return c.status();
+  conn_ = *std::move(c);
+  return conn_.get();
+}
+
+absl::StatusOr<int64_t> CrawlStore::CreateCrawl(const CrawlSpec& spec,
+                                                const std::vector<DomainInput>& domains) {
+  return Run<int64_t>("create crawl", [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
+    pqxx::work tx(c);
+    const int64_t id =
+        tx.exec_params(
+              "INSERT INTO crawl (name, port, state, domains_total, resolve_shard_size, "
+              "probe_shard_size, max_attempts, probe_ipv6, started_at) "
+              "VALUES ($1, $2, 'resolving', $3, $4, $5, $6, $7, now()) RETURNING crawl_id",
+              spec.name, static_cast<int>(spec.port), static_cast<int64_t>(domains.size()),
+              spec.resolve_shard_size, spec.probe_shard_size, spec.max_attempts,
+              spec.probe_ipv6)[0][0]
+            .as<int64_t>();
+    tx.exec_params("SELECT mxcensus_create_probe_partition($1)", id);
+    {
+      CopyWriter s(tx, "crawl_domain",
+                   std::vector<std::string>{"crawl_id", "domain", "rank", "shard_id"});
+      CopyRow row;
+      for (size_t i = 0; i < domains.size(); ++i) {
+        row.Clear();
+        row.Add(id).Add(domains[i].domain);
+        if (domains[i].rank > 0) {
+          row.Add(domains[i].rank);
+        } else {
+          row.Null();
+        }
+        row.Add(static_cast<int64_t>(i / static_cast<size_t>(spec.resolve_shard_size)));
+        row.WriteTo(s);
+      }
+      s.Complete();
+    }
+    tx.exec_params(
+        "INSERT INTO shard (crawl_id, kind, shard_id, items) "
+        "SELECT $1, 'resolve', shard_id, count(*) FROM crawl_domain WHERE crawl_id = $1 "
+        "GROUP BY shard_id",
+        id);
+    tx.commit();
+    return id;
+  });
+}
+
+absl::StatusOr<std::optional<Lease>> CrawlStore::LeaseShard(const std::string& owner,
+                                                            std::chrono::seconds duration) {
+  using R = std::optional<Lease>;
+  return Run<R>("lease shard", [&](pqxx::connection& c) -> absl::StatusOr<R> {
+    pqxx::work tx(c);
+    while (true) {
+      auto pick = tx.exec(
+          "SELECT s.crawl_id, s.kind, s.shard_id, s.attempts, c.max_attempts FROM shard s "
+          "JOIN crawl c USING (crawl_id) "
+          "WHERE s.state IN ('pending', 'leased') "
+          "  AND (s.state = 'pending' OR s.lease_until < now()) "
+          "  AND ((c.state = 'resolving' AND s.kind = 'resolve') OR "
+          "       (c.state = 'probing' AND s.kind = 'probe')) "
+          "ORDER BY s.crawl_id, s.shard_id LIMIT 1 FOR UPDATE OF s SKIP LOCKED");
+      if (pick.empty()) {
+        tx.commit();
+        return R{};
+      }
+      LeaseRef ref;
+      ref.crawl_id = pick[0][0].as<int64_t>();
+      ref.kind =
+          pick[0][1].as<std::string>() == "resolve" ? ShardKind::kResolve : ShardKind::kProbe;
+      ref.shard_id = pick[0][2].as<int>();
+      const int attempts = pick[0][3].as<int>();
+      const int max_attempts = pick[0][4].as<int>();
+      const std::string kind = ShardKindName(ref.kind);
+      if (attempts >= max_attempts) {
+        // Reported (shard.state, crawl status), never retried forever.
+        tx.exec_params(
+            "UPDATE shard SET state = 'failed', lease_owner = NULL, lease_until = NULL, "
+            "last_error = 'gave up after ' || attempts || ' attempts', updated_at = now() "
+            "WHERE crawl_id = $1 AND kind = $2 AND shard_id = $3",
+            ref.crawl_id, kind, ref.shard_id);
+        continue;
+      }
+      Lease lease;
+      if (ref.kind == ShardKind::kResolve) {
+        for (const auto& row :
+             tx.exec_params("SELECT domain FROM crawl_domain WHERE crawl_id = $1 AND shard_id = $2 "
+                            "AND status IS NULL ORDER BY domain",
+                            ref.crawl_id, ref.shard_id)) {
+          lease.domains.push_back(row[0].as<std::string>());
+        }
+      } else {
+        for (const auto& row :
+             tx.exec_params("SELECT t.target_id, host(t.ip), t.port, t.mx_name FROM target t "
+                            "WHERE t.crawl_id = $1 AND t.shard_id = $2 AND NOT EXISTS ("
+                            "  SELECT 1 FROM probe p WHERE p.crawl_id = t.crawl_id AND p.ip = t.ip "
+                            "  AND p.port = t.port AND p.mx_name = t.mx_name) ORDER BY t.target_id",
+                            ref.crawl_id, ref.shard_id)) {
+          lease.targets.push_back(TargetRow{row[0].as<int64_t>(), row[1].as<std::string>(),
+                                            static_cast<uint16_t>(row[2].as<int>()),
+                                            row[3].as<std::string>()});
+        }
+      }
+      if (lease.domains.empty() && lease.targets.empty()) {
+        // Everything arrived already (e.g. a late result of an expired lease completed it).
+        tx.exec_params(
+            "UPDATE shard SET state = 'done', lease_owner = NULL, lease_until = NULL, "
+            "items_done = items, updated_at = now() "
+            "WHERE crawl_id = $1 AND kind = $2 AND shard_id = $3",
+            ref.crawl_id, kind, ref.shard_id);
+        continue;
+      }
+      ref.token = tx.exec_params(
+                        "UPDATE shard SET state = 'leased', lease_owner = $4, "
+                        "lease_token = nextval('lease_token_seq'), "
+                        "lease_until = now() + make_interval(secs => $5), "
+                        "attempts = attempts + 1, updated_at = now() "
+                        "WHERE crawl_id = $1 AND kind = $2 AND shard_id = $3 RETURNING lease_token",
+                        ref.crawl_id, kind, ref.shard_id, owner,
+                        static_cast<double>(duration.count()))[0][0]
+                      .as<int64_t>();
+      tx.commit();
+      lease.ref = ref;
+      return R{std::move(lease)};
+    }
+  });
+}
+
+absl::Status CrawlStore::RenewLeases(const std::string& owner, std::chrono::seconds duration) {
+  auto r = Run<bool>("renew leases", [&](pqxx::connection& c) -> absl::StatusOr<bool> {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "UPDATE shard SET lease_until = now() + make_interval(secs => $2), updated_at = now() "
+        "WHERE lease_owner = $1 AND state = 'leased'",
+        owner, static_cast<double>(duration.count()));
+    tx.commit();
+    return true;
+  });
+  return r.status();
+}
+
+absl::Status CrawlStore::ReleaseLeases(const std::string& owner) {
+  auto r = Run<bool>("release leases", [&](pqxx::connection& c) -> absl::StatusOr<bool> {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "UPDATE shard SET state = 'pending', lease_owner = NULL, lease_until = NULL, "
+        "attempts = greatest(attempts - 1, 0), updated_at = now() "
+        "WHERE lease_owner = $1 AND state = 'leased'",
+        owner);
+    tx.commit();
+    return true;
+  });
+  return r.status();
+}
+
+absl::StatusOr<std::vector<int64_t>> CrawlStore::AdvanceCrawls() {
+  using R = std::vector<int64_t>;
+  return Run<R>("advance crawls", [&](pqxx::connection& c) -> absl::StatusOr<R> {
+    R changed;
+    pqxx::work tx(c);
+    auto crawls = tx.exec(
+        "SELECT crawl_id, state FROM crawl c WHERE state IN ('resolving', 'probing') "
+        "AND NOT EXISTS (SELECT 1 FROM shard s WHERE s.crawl_id = c.crawl_id "
+        "  AND s.state IN ('pending', 'leased') "
+        "  AND s.kind = CASE WHEN c.state = 'resolving' THEN 'resolve' ELSE 'probe' END) "
+        "ORDER BY crawl_id FOR UPDATE SKIP LOCKED");
+    for (const auto& row : crawls) {
+      const int64_t id = row[0].as<int64_t>();
+      if (row[1].as<std::string>() == "resolving") {
+        DeriveTargets(tx, id);
+      } else {
+        tx.exec_params(
+            "UPDATE crawl SET state = 'finished', finished_at = now() WHERE crawl_id = $1", id);
+      }
+      changed.push_back(id);
+    }
+    tx.commit();
+    return changed;
+  });
+}
+
+}  // namespace mxcensus::storage

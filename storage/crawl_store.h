@@ -1,0 +1,133 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/domain_result.h"
+#include "common/probe_result.h"
+
+namespace mxcensus::storage {
+
+enum class ShardKind { kResolve, kProbe };
+const char* ShardKindName(ShardKind k);
+
+struct CrawlSpec {
+  std::string name;
+  uint16_t port = 25;
+  int resolve_shard_size = 500;
+  int probe_shard_size = 250;
+  int max_attempts = 5;
+  bool probe_ipv6 = false;
+};
+
+struct DomainInput {
+  std::string domain;  // normalised
+  int64_t rank = 0;    // 0 when the input had none
+};
+
+struct TargetRow {
+  int64_t target_id = 0;
+  std::string ip;
+  uint16_t port = 25;
+  std::string mx_name;
+};
+
+// Identifies one lease of one shard. The token fences results of a lease that was superseded
+// (expired and handed to another worker): they are stored idempotently but move nothing.
+struct LeaseRef {
+  int64_t crawl_id = 0;
+  ShardKind kind = ShardKind::kResolve;
+  int shard_id = 0;
+  int64_t token = 0;
+};
+
+struct Lease {
+  LeaseRef ref;
+  std::vector<std::string> domains;  // kResolve: the shard's domains still unresolved
+  std::vector<TargetRow> targets;    // kProbe: the shard's targets still without a result
+};
+
+struct IngestResult {
+  int64_t rows_inserted = 0;   // new rows (duplicates of earlier deliveries are not counted)
+  bool lease_current = false;  // false: a stale lease; the rows were merged, the shard untouched
+  bool shard_done = false;     // the shard is now complete
+};
+
+struct CrawlInfo {
+  int64_t crawl_id = 0;
+  std::string name;
+  std::string state;
+  uint16_t port = 25;
+  int64_t domains_total = 0;
+  int64_t domains_resolved = 0;
+  int64_t targets_total = 0;
+  int64_t targets_probed = 0;
+  int shards_failed = 0;
+  std::map<std::string, int64_t> outcomes;  // probe outcome name -> count
+  int64_t created_at_ms = 0;
+  int64_t finished_at_ms = 0;  // 0 while running
+};
+
+// The coordinator's whole state, in PostgreSQL: crawl lifecycle, shards and their leases, and
+// result ingestion. One object per thread (it owns one connection). A lost connection is
+// replaced on the next call, which retries the operation with backoff: every operation is one
+// transaction and idempotent, so a retry after an unknown commit outcome is safe.
+class CrawlStore {
+ public:
+  explicit CrawlStore(std::string dsn);
+  ~CrawlStore();
+  CrawlStore(const CrawlStore&) = delete;
+  CrawlStore& operator=(const CrawlStore&) = delete;
+
+  // How long a failing database is retried before an operation gives up (default 60 s).
+  void set_retry_budget(std::chrono::milliseconds budget) { retry_budget_ = budget; }
+
+  // Creates a crawl in state 'resolving' with its domains (COPY) cut into resolve shards.
+  absl::StatusOr<int64_t> CreateCrawl(const CrawlSpec& spec,
+                                      const std::vector<DomainInput>& domains);
+
+  // Leases the next open shard of any running crawl (oldest crawl first) to `owner` for
+  // `duration`, or nullopt when there is none. Shards out of attempts are marked failed.
+  absl::StatusOr<std::optional<Lease>> LeaseShard(const std::string& owner,
+                                                  std::chrono::seconds duration);
+  // Extends every lease `owner` holds (heartbeat).
+  absl::Status RenewLeases(const std::string& owner, std::chrono::seconds duration);
+  // Hands back `owner`'s unfinished leases (a draining worker), without counting an attempt.
+  absl::Status ReleaseLeases(const std::string& owner);
+
+  absl::StatusOr<IngestResult> IngestProbes(const LeaseRef& lease,
+                                            const std::vector<ProbeResult>& results,
+                                            bool shard_complete, const std::string& worker);
+  absl::StatusOr<IngestResult> IngestDomains(const LeaseRef& lease,
+                                             const std::vector<DomainResult>& results,
+                                             bool shard_complete);
+
+  // Moves crawls along their lifecycle: resolving -> probing (deriving the unique targets and
+  // cutting probe shards) -> finished. Returns the ids of crawls that changed state.
+  absl::StatusOr<std::vector<int64_t>> AdvanceCrawls();
+
+  absl::StatusOr<CrawlInfo> GetCrawl(int64_t crawl_id);
+  // Newest first.
+  absl::StatusOr<std::vector<CrawlInfo>> ListCrawls(int limit);
+  // Returns the crawl's state afterwards ('cancelled', or its final state if already over).
+  absl::StatusOr<std::string> CancelCrawl(int64_t crawl_id);
+
+ private:
+  template <typename T, typename Fn>
+  absl::StatusOr<T> Run(const char* what, Fn&& fn);
+  absl::StatusOr<pqxx::connection*> Conn();
+
+  std::string dsn_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::chrono::milliseconds retry_budget_{60000};
+};
+
+}  // namespace mxcensus::storage

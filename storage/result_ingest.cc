@@ -1,0 +1,318 @@
+// Result ingestion of CrawlStore: COPY into per-connection staging tables, then an idempotent
+// merge keyed by crawl and target, in the same transaction as the shard's progress.
+#include <unordered_map>
+
+#include "common/result_json.h"
+#include "nlohmann/json.hpp"
+#include "storage/copy_row.h"
+#include "storage/crawl_store_internal.h"
+
+namespace mxcensus::storage {
+namespace {
+
+// Probe columns filled from a result, in COPY order. The staging table has these plus
+// chain_der (the raw chain); chain_sha256 and leaf_sha256 are computed by the merge.
+const std::vector<std::string> kProbeColumns = {"crawl_id",      "ip",
+                                                "port",          "mx_name",
+                                                "tag",           "target_id",
+                                                "outcome",       "stage",
+                                                "error",         "banner",
+                                                "ehlo",          "ehlo_tls",
+                                                "helo_fallback", "pipelined_after_starttls",
+                                                "code_banner",   "code_ehlo",
+                                                "code_helo",     "code_starttls",
+                                                "code_ehlo_tls", "code_quit",
+                                                "tls_version",   "tls_cipher",
+                                                "tls_group",     "dh_bits",
+                                                "chain_valid",   "verify_error",
+                                                "name_match",    "tls_alert",
+                                                "ms_connect",    "ms_banner",
+                                                "ms_ehlo",       "ms_starttls",
+                                                "ms_tls",        "ms_ehlo_tls",
+                                                "ms_quit",       "ms_total",
+                                                "started_at",    "worker"};
+
+std::string Joined(const std::vector<std::string>& cols, const char* prefix = "") {
+  std::string out;
+  for (size_t i = 0; i < cols.size(); ++i) {
+    if (i) out += ", ";
+    out += prefix + cols[i];
+  }
+  return out;
+}
+
+void CreateStaging(pqxx::work& tx) {
+  // Temporary and per connection; emptied at every commit.
+  tx.exec(
+      "CREATE TEMP TABLE IF NOT EXISTS probe_staging (LIKE probe INCLUDING DEFAULTS) "
+      "ON COMMIT DELETE ROWS;"
+      "ALTER TABLE probe_staging ADD COLUMN IF NOT EXISTS chain_der bytea[];"
+      "CREATE TEMP TABLE IF NOT EXISTS cert_staging (der bytea NOT NULL, subject text, "
+      "issuer text, sans text[], not_before timestamptz, not_after timestamptz, key_type text, "
+      "key_bits integer, sig_alg text, self_signed boolean) ON COMMIT DELETE ROWS;"
+      "SET LOCAL client_min_messages = warning;");
+}
+
+void AddCodes(CopyRow& row, const ReplyCodes& c) {
+  row.Add(c.banner).Add(c.ehlo).Add(c.helo).Add(c.starttls).Add(c.ehlo_tls).Add(c.quit);
+}
+
+void AddProbeRow(CopyRow& row, int64_t crawl_id, const ProbeResult& r, const std::string& worker) {
+  row.Add(crawl_id).Add(r.ip).Add(static_cast<int>(r.port)).Add(r.name).Add(r.tag);
+  if (r.target_id) {
+    row.Add(static_cast<int64_t>(r.target_id));
+  } else {
+    row.Null();
+  }
+  row.Add(OutcomeName(r.outcome)).Add(StageName(r.stage)).Add(r.error).Add(r.banner);
+  row.Add(TextArrayLiteral(r.ehlo)).Add(TextArrayLiteral(r.ehlo_tls));
+  row.Add(r.helo_fallback).Add(r.pipelined_after_starttls);
+  AddCodes(row, r.codes);
+  if (r.tls) {
+    const TlsFacts& t = *r.tls;
+    auto nonempty = [](const std::string& s) {
+      return s.empty() ? std::nullopt : std::optional<std::string>(s);
+    };
+    row.Add(nonempty(t.version)).Add(nonempty(t.cipher)).Add(nonempty(t.group)).Add(t.dh_bits);
+    row.Add(t.chain_valid).Add(t.verify_error).Add(t.name_match).Add(t.alert);
+  } else {
+    for (int i = 0; i < 8; ++i) row.Null();
+  }
+  const StageTimings& m = r.timing_ms;
+  row.Add(m.connect).Add(m.banner).Add(m.ehlo).Add(m.starttls).Add(m.tls).Add(m.ehlo_tls);
+  row.Add(m.quit).Add(m.total).Add(FormatTimeMs(r.started_at_ms)).Add(worker);
+  if (r.tls && !r.tls->chain_der.empty()) {
+    row.Add(ByteaArrayLiteral(r.tls->chain_der));
+  } else {
+    row.Null();
+  }
+}
+
+void AddCertRow(CopyRow& row, const std::string& der, const CertSummary* s) {
+  row.Add(ByteaLiteral(der));
+  if (s == nullptr) {
+    for (int i = 0; i < 9; ++i) row.Null();
+    return;
+  }
+  row.Add(s->subject).Add(s->issuer).Add(TextArrayLiteral(s->sans));
+  row.Add(FormatTimeS(s->not_before)).Add(FormatTimeS(s->not_after)).Add(s->key_type);
+  row.Add(s->key_bits).Add(s->sig_alg).Add(s->self_signed);
+}
+
+void CopyCertificates(pqxx::work& tx, const std::vector<ProbeResult>& results) {
+  // Chains repeat heavily (one provider, one chain): dedupe before the wire.
+  std::unordered_map<std::string_view, const CertSummary*> certs;
+  for (const auto& r : results) {
+    if (!r.tls) continue;
+    for (size_t i = 0; i < r.tls->chain_der.size(); ++i) {
+      const CertSummary* summary = i == 0 && r.tls->leaf ? &*r.tls->leaf : nullptr;
+      auto [it, fresh] = certs.emplace(r.tls->chain_der[i], summary);
+      if (!fresh && it->second == nullptr) it->second = summary;
+    }
+  }
+  if (certs.empty()) return;
+  {
+    CopyWriter s(
+        tx, "cert_staging",
+        std::vector<std::string>{"der", "subject", "issuer", "sans", "not_before", "not_after",
+                                 "key_type", "key_bits", "sig_alg", "self_signed"});
+    CopyRow row;
+    for (const auto& [der, summary] : certs) {
+      row.Clear();
+      AddCertRow(row, std::string(der), summary);
+      row.WriteTo(s);
+    }
+    s.Complete();
+  }
+  // A certificate first seen as an intermediate gets its summary when it shows up as a leaf.
+  tx.exec(
+      "INSERT INTO certificate (sha256, der, subject, issuer, sans, not_before, not_after, "
+      "key_type, key_bits, sig_alg, self_signed) "
+      "SELECT sha256(der), der, subject, issuer, coalesce(sans, '{}'), not_before, not_after, "
+      "key_type, key_bits, sig_alg, self_signed FROM cert_staging "
+      "ON CONFLICT (sha256) DO UPDATE SET subject = EXCLUDED.subject, issuer = EXCLUDED.issuer, "
+      "sans = EXCLUDED.sans, not_before = EXCLUDED.not_before, not_after = EXCLUDED.not_after, "
+      "key_type = EXCLUDED.key_type, key_bits = EXCLUDED.key_bits, sig_alg = EXCLUDED.sig_alg, "
+      "self_signed = EXCLUDED.self_signed "
+      "WHERE certificate.subject IS NULL AND EXCLUDED.subject IS NOT NULL");
+}
+
+// Locks the shard row and tells whether `lease` is still the shard's current lease.
+bool LeaseIsCurrent(pqxx::work& tx, const LeaseRef& lease) {
+  auto r = tx.exec_params(
+      "SELECT state = 'leased' AND lease_token = $4 FROM shard "
+      "WHERE crawl_id = $1 AND kind = $2 AND shard_id = $3 FOR UPDATE",
+      lease.crawl_id, ShardKindName(lease.kind), lease.shard_id, lease.token);
+  return !r.empty() && r[0][0].as<bool>();
+}
+
+// Records progress of a current lease; on completion checks that nothing is missing, else
+// hands the shard back so that a new lease does the rest.
+bool RecordProgress(pqxx::work& tx, const LeaseRef& lease, int64_t inserted, bool complete,
+                    const char* missing_sql) {
+  const std::string kind = ShardKindName(lease.kind);
+  tx.exec_params(
+      "UPDATE shard SET items_done = items_done + $4, updated_at = now() "
+      "WHERE crawl_id = $1 AND kind = $2 AND shard_id = $3",
+      lease.crawl_id, kind, lease.shard_id, inserted);
+  if (!complete) return false;
+  const int64_t missing =
+      tx.exec_params(missing_sql, lease.crawl_id, lease.shard_id)[0][0].as<int64_t>();
+  if (missing == 0) {
+    tx.exec_params(
+        "UPDATE shard SET state = 'done', lease_owner = NULL, lease_until = NULL, "
+        "updated_at = now() WHERE crawl_id = $1 AND kind = $2 AND shard_id = $3",
+        lease.crawl_id, kind, lease.shard_id);
+    return true;
+  }
+  tx.exec_params(
+      "UPDATE shard SET state = 'pending', lease_owner = NULL, lease_until = NULL, "
+      "last_error = $4 || ' items missing at completion', updated_at = now() "
+      "WHERE crawl_id = $1 AND kind = $2 AND shard_id = $3",
+      lease.crawl_id, kind, lease.shard_id, std::to_string(missing));
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<IngestResult> CrawlStore::IngestProbes(const LeaseRef& lease,
+                                                      const std::vector<ProbeResult>& results,
+                                                      bool shard_complete,
+                                                      const std::string& worker) {
+  return Run<IngestResult>(
+      "ingest probes", [&](pqxx::connection& c) -> absl::StatusOr<IngestResult> {
+        pqxx::work tx(c);
+        CreateStaging(tx);
+        IngestResult out;
+        out.lease_current = LeaseIsCurrent(tx, lease);
+        CopyCertificates(tx, results);
+        if (!results.empty()) {
+          std::vector<std::string> cols = kProbeColumns;
+          cols.push_back("chain_der");
+          CopyWriter s(tx, "probe_staging", cols);
+          CopyRow row;
+          for (const auto& r : results) {
+            row.Clear();
+            AddProbeRow(row, lease.crawl_id, r, worker);
+            row.WriteTo(s);
+          }
+          s.Complete();
+          auto merged =
+              tx.exec("INSERT INTO probe (" + Joined(kProbeColumns) +
+                      ", chain_sha256, leaf_sha256) SELECT " + Joined(kProbeColumns, "s.") +
+                      ", (SELECT array_agg(sha256(d) ORDER BY i) FROM unnest(s.chain_der) "
+                      "   WITH ORDINALITY AS u(d, i)), sha256(s.chain_der[1]) "
+                      "FROM probe_staging s ON CONFLICT DO NOTHING");
+          out.rows_inserted = merged.affected_rows();
+        }
+        if (out.lease_current) {
+          out.shard_done = RecordProgress(
+              tx, lease, out.rows_inserted, shard_complete,
+              "SELECT count(*) FROM target t WHERE t.crawl_id = $1 AND t.shard_id = $2 "
+              "AND NOT EXISTS (SELECT 1 FROM probe p WHERE p.crawl_id = t.crawl_id "
+              "AND p.ip = t.ip AND p.port = t.port AND p.mx_name = t.mx_name)");
+        }
+        tx.commit();
+        return out;
+      });
+}
+
+namespace {
+
+void CopyDomains(pqxx::work& tx, int64_t crawl_id, const std::vector<DomainResult>& results) {
+  tx.exec(
+      "CREATE TEMP TABLE IF NOT EXISTS domain_staging (domain text, status dns_status, "
+      "null_mx boolean, implicit_mx boolean, mta_sts text, tls_rpt text, spf text, dmarc text, "
+      "dmarc_policy text, error text, resolved_at timestamptz) ON COMMIT DELETE ROWS;"
+      "CREATE TEMP TABLE IF NOT EXISTS mx_staging (domain text, mx_name text, preference integer, "
+      "status dns_status, ipv4 inet[], ipv6 inet[], cname text, tlsa jsonb, tlsa_ad boolean) "
+      "ON COMMIT DELETE ROWS;");
+  (void)crawl_id;
+  {
+    CopyWriter s(
+        tx, "domain_staging",
+        std::vector<std::string>{"domain", "status", "null_mx", "implicit_mx", "mta_sts", "tls_rpt",
+                                 "spf", "dmarc", "dmarc_policy", "error", "resolved_at"});
+    CopyRow row;
+    for (const auto& d : results) {
+      row.Clear();
+      row.Add(d.domain).Add(DnsStatusName(d.status)).Add(d.null_mx).Add(d.implicit_mx);
+      row.Add(d.policy.mta_sts).Add(d.policy.tls_rpt).Add(d.policy.spf).Add(d.policy.dmarc);
+      row.Add(d.policy.dmarc_policy).Add(d.error).Add(FormatTimeMs(d.resolved_at_ms));
+      row.WriteTo(s);
+    }
+    s.Complete();
+  }
+  CopyWriter s(tx, "mx_staging",
+               std::vector<std::string>{"domain", "mx_name", "preference", "status", "ipv4", "ipv6",
+                                        "cname", "tlsa", "tlsa_ad"});
+  CopyRow row;
+  for (const auto& d : results) {
+    for (const auto& h : d.mx) {
+      nlohmann::json tlsa = nlohmann::json::array();
+      for (const auto& t : h.tlsa) {
+        tlsa.push_back({{"usage", t.usage},
+                        {"selector", t.selector},
+                        {"matching_type", t.matching_type},
+                        {"data", t.data_hex}});
+      }
+      row.Clear();
+      row.Add(d.domain)
+          .Add(h.name)
+          .Add(static_cast<int>(h.preference))
+          .Add(DnsStatusName(h.status));
+      row.Add(TextArrayLiteral(h.ipv4)).Add(TextArrayLiteral(h.ipv6)).Add(h.cname);
+      row.Add(tlsa.dump()).Add(h.tlsa_ad);
+      row.WriteTo(s);
+    }
+  }
+  s.Complete();
+}
+
+}  // namespace
+
+absl::StatusOr<IngestResult> CrawlStore::IngestDomains(const LeaseRef& lease,
+                                                       const std::vector<DomainResult>& results,
+                                                       bool shard_complete) {
+  return Run<
+      IngestResult>("ingest domains", [&](pqxx::connection& c) -> absl::StatusOr<IngestResult> {
+    pqxx::work tx(c);
+    tx.exec("SET LOCAL client_min_messages = warning");
+    IngestResult out;
+    out.lease_current = LeaseIsCurrent(tx, lease);
+    if (!results.empty()) {
+      CopyDomains(tx, lease.crawl_id, results);
+      tx.exec_params(
+          "INSERT INTO mx_host (crawl_id, mx_name, status, ipv4, ipv6, cname, tlsa, tlsa_ad) "
+          "SELECT DISTINCT ON (mx_name) $1, mx_name, status, ipv4, ipv6, cname, tlsa, tlsa_ad "
+          "FROM mx_staging ORDER BY mx_name ON CONFLICT DO NOTHING",
+          lease.crawl_id);
+      // First result wins: a domain already resolved (an earlier delivery) is left alone, and
+      // so is its MX set.
+      out.rows_inserted =
+          tx.exec_params(
+                "WITH upd AS (UPDATE crawl_domain d SET status = s.status, null_mx = s.null_mx, "
+                "  implicit_mx = s.implicit_mx, mta_sts = s.mta_sts, tls_rpt = s.tls_rpt, "
+                "  spf = s.spf, dmarc = s.dmarc, dmarc_policy = s.dmarc_policy, error = s.error, "
+                "  resolved_at = s.resolved_at FROM domain_staging s "
+                "  WHERE d.crawl_id = $1 AND d.domain = s.domain AND d.status IS NULL "
+                "  RETURNING d.domain), "
+                "ins AS (INSERT INTO domain_mx (crawl_id, domain, mx_name, preference) "
+                "  SELECT DISTINCT ON (m.domain, m.mx_name) $1, m.domain, m.mx_name, m.preference "
+                "  FROM mx_staging m JOIN upd ON upd.domain = m.domain "
+                "  ORDER BY m.domain, m.mx_name, m.preference ON CONFLICT DO NOTHING) "
+                "SELECT count(*) FROM upd",
+                lease.crawl_id)[0][0]
+              .as<int64_t>();
+    }
+    if (out.lease_current) {
+      out.shard_done = RecordProgress(tx, lease, out.rows_inserted, shard_complete,
+                                      "SELECT count(*) FROM crawl_domain WHERE crawl_id = $1 "
+                                      "AND shard_id = $2 AND status IS NULL");
+    }
+    tx.commit();
+    return out;
+  });
+}
+
+}  // namespace mxcensus::storage

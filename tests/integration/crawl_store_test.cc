@@ -1,0 +1,269 @@
+// The crawl lifecycle in PostgreSQL alone (no gRPC): leases, fenced and idempotent ingestion,
+// target derivation with deduplication across domains, failure limits, cancellation.
+#include "storage/crawl_store.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "storage/migrations.h"
+#include "tests/harness/test_db.h"
+
+namespace mxcensus::storage {
+namespace {
+
+using namespace std::chrono_literals;
+
+class CrawlStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto c = db_.Connect();
+    ASSERT_TRUE(Migrate(*c).ok());
+  }
+  int64_t Count(const std::string& sql) {
+    auto c = db_.Connect();
+    pqxx::work tx(*c);
+    return tx.exec(sql)[0][0].as<int64_t>();
+  }
+  static DomainResult Resolved(const std::string& domain, std::vector<std::string> mx_ips,
+                               const std::string& mx_name) {
+    DomainResult d;
+    d.domain = domain;
+    d.status = DnsStatus::kOk;
+    MxHost h;
+    h.name = mx_name;
+    h.preference = 10;
+    h.ipv4 = std::move(mx_ips);
+    d.mx.push_back(h);
+    d.policy.spf = "v=spf1 -all";
+    d.resolved_at_ms = 1795867200000;
+    return d;
+  }
+  static ProbeResult Probed(const TargetRow& t, ProbeOutcome o) {
+    ProbeResult r;
+    r.ip = t.ip;
+    r.port = t.port;
+    r.name = t.mx_name;
+    r.target_id = static_cast<uint64_t>(t.target_id);
+    r.outcome = o;
+    r.stage = ProbeStage::kQuit;
+    r.started_at_ms = 1795867200000;
+    if (o == ProbeOutcome::kStartTlsOk) {
+      TlsFacts tls;
+      tls.version = "TLSv1.3";
+      tls.chain_der = {"leaf-der-" + t.mx_name, "shared-intermediate-der"};
+      CertSummary leaf;
+      leaf.sha256_hex = std::string(64, '0');
+      leaf.subject = "CN=" + t.mx_name;
+      leaf.sans = {t.mx_name};
+      tls.leaf = leaf;
+      tls.chain_valid = true;
+      tls.name_match = true;
+      tls.handshake_complete = true;
+      r.tls = tls;
+    }
+    return r;
+  }
+  testing::TestDatabase db_;
+};
+
+TEST_F(CrawlStoreTest, FullLifecycleDedupesSharedMxAndIsIdempotent) {
+  CrawlStore store(db_.dsn());
+  CrawlSpec spec;
+  spec.name = "t1";
+  spec.port = 2525;
+  spec.resolve_shard_size = 2;
+  spec.probe_shard_size = 2;
+  std::vector<DomainInput> domains = {{"a.test", 1}, {"b.test", 2}, {"c.test", 3}};
+  auto id = store.CreateCrawl(spec, domains);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(Count("SELECT count(*) FROM shard WHERE kind = 'resolve'"), 2);
+
+  // Resolve: a and b share one provider MX with two addresses; c has its own.
+  std::set<std::string> resolved;
+  while (true) {
+    auto lease = store.LeaseShard("w1", 60s);
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    if (!*lease) break;
+    ASSERT_EQ((*lease)->ref.kind, ShardKind::kResolve);
+    std::vector<DomainResult> results;
+    for (const auto& d : (*lease)->domains) {
+      resolved.insert(d);
+      results.push_back(d == "c.test"
+                            ? Resolved(d, {"127.0.0.9"}, "mx.c.test")
+                            : Resolved(d, {"127.0.0.1", "127.0.0.2"}, "mx.provider.test"));
+    }
+    auto r = store.IngestDomains((*lease)->ref, results, true);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_TRUE(r->lease_current);
+    EXPECT_TRUE(r->shard_done);
+    // A duplicate delivery changes nothing.
+    auto again = store.IngestDomains((*lease)->ref, results, true);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->rows_inserted, 0);
+  }
+  EXPECT_EQ(resolved.size(), 3u);
+  auto changed = store.AdvanceCrawls();
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  ASSERT_EQ(changed->size(), 1u);
+  // Unique (ip, port, name): the provider's MX is probed once for both customer domains.
+  EXPECT_EQ(Count("SELECT count(*) FROM target"), 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM domain_mx"), 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM mx_host"), 2);
+  auto info = store.GetCrawl(*id);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->state, "probing");
+  EXPECT_EQ(info->targets_total, 3);
+  EXPECT_EQ(info->domains_resolved, 3);
+
+  // Probe every target; deliver each batch twice.
+  int probed = 0;
+  while (true) {
+    auto lease = store.LeaseShard("w1", 60s);
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    if (!*lease) break;
+    std::vector<ProbeResult> results;
+    for (const auto& t : (*lease)->targets) {
+      EXPECT_EQ(t.port, 2525);
+      results.push_back(Probed(t, ProbeOutcome::kStartTlsOk));
+    }
+    probed += static_cast<int>(results.size());
+    auto r = store.IngestProbes((*lease)->ref, results, true, "w1");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->rows_inserted, static_cast<int64_t>(results.size()));
+    auto again = store.IngestProbes((*lease)->ref, results, true, "w1");
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->rows_inserted, 0);
+  }
+  EXPECT_EQ(probed, 3);
+  ASSERT_TRUE(store.AdvanceCrawls().ok());
+  info = store.GetCrawl(*id);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->state, "finished");
+  EXPECT_EQ(info->targets_probed, 3);
+  EXPECT_EQ(info->outcomes["starttls_ok"], 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe"), 3);
+  // Certificates deduplicated by SHA-256: 3 leaves + 1 shared intermediate.
+  EXPECT_EQ(Count("SELECT count(*) FROM certificate"), 4);
+  EXPECT_EQ(Count("SELECT count(*) FROM certificate WHERE subject IS NOT NULL"), 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe WHERE leaf_sha256 = chain_sha256[1] "
+                  "AND array_length(chain_sha256, 1) = 2"),
+            3);
+}
+
+TEST_F(CrawlStoreTest, StaleLeaseResultsAreMergedButDoNotMoveTheShard) {
+  CrawlStore store(db_.dsn());
+  CrawlSpec spec;
+  spec.name = "stale";
+  auto id = store.CreateCrawl(spec, {{"a.test", 0}, {"b.test", 0}});
+  ASSERT_TRUE(id.ok());
+  auto first = store.LeaseShard("slow", 1s);
+  ASSERT_TRUE(first.ok() && *first);
+  // The lease expires; another worker takes the shard over.
+  {
+    auto c = db_.Connect();
+    pqxx::work tx(*c);
+    tx.exec("UPDATE shard SET lease_until = now() - interval '1 second'");
+    tx.commit();
+  }
+  auto second = store.LeaseShard("fast", 60s);
+  ASSERT_TRUE(second.ok() && *second);
+  EXPECT_NE((*first)->ref.token, (*second)->ref.token);
+  // The slow worker wakes up and delivers one domain, claiming completion.
+  auto late =
+      store.IngestDomains((*first)->ref, {Resolved("a.test", {"127.0.0.1"}, "mx.a.test")}, true);
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_FALSE(late->lease_current);
+  EXPECT_FALSE(late->shard_done);
+  EXPECT_EQ(Count("SELECT count(*) FROM shard WHERE state = 'leased' AND lease_owner = 'fast'"), 1);
+  // The current lease delivers both; the domain already stored is not stored twice.
+  auto cur = store.IngestDomains((*second)->ref,
+                                 {Resolved("a.test", {"127.0.0.7"}, "mx.other.test"),
+                                  Resolved("b.test", {"127.0.0.2"}, "mx.b.test")},
+                                 true);
+  ASSERT_TRUE(cur.ok());
+  EXPECT_TRUE(cur->shard_done);
+  EXPECT_EQ(cur->rows_inserted, 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM domain_mx WHERE domain = 'a.test'"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM domain_mx WHERE mx_name = 'mx.a.test'"), 1);
+}
+
+TEST_F(CrawlStoreTest, IncompleteShardGoesBackAndOnlyMissingItemsAreReleased) {
+  CrawlStore store(db_.dsn());
+  CrawlSpec spec;
+  spec.name = "partial";
+  auto id = store.CreateCrawl(spec, {{"a.test", 0}, {"b.test", 0}, {"c.test", 0}});
+  ASSERT_TRUE(id.ok());
+  auto lease = store.LeaseShard("w", 60s);
+  ASSERT_TRUE(lease.ok() && *lease);
+  EXPECT_EQ((*lease)->domains.size(), 3u);
+  auto r =
+      store.IngestDomains((*lease)->ref, {Resolved("b.test", {"127.0.0.1"}, "mx.b.test")}, true);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->shard_done);
+  auto again = store.LeaseShard("w2", 60s);
+  ASSERT_TRUE(again.ok() && *again);
+  EXPECT_EQ((*again)->domains, (std::vector<std::string>{"a.test", "c.test"}));
+}
+
+TEST_F(CrawlStoreTest, ShardOutOfAttemptsIsFailedAndReported) {
+  CrawlStore store(db_.dsn());
+  CrawlSpec spec;
+  spec.name = "flaky";
+  spec.max_attempts = 2;
+  auto id = store.CreateCrawl(spec, {{"a.test", 0}});
+  ASSERT_TRUE(id.ok());
+  for (int i = 0; i < 2; ++i) {
+    auto lease = store.LeaseShard("w", 60s);
+    ASSERT_TRUE(lease.ok() && *lease) << i;
+    auto c = db_.Connect();
+    pqxx::work tx(*c);
+    tx.exec("UPDATE shard SET lease_until = now() - interval '1 second'");
+    tx.commit();
+  }
+  auto none = store.LeaseShard("w", 60s);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(store.AdvanceCrawls().ok());
+  auto info = store.GetCrawl(*id);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->shards_failed, 1);
+  EXPECT_EQ(info->state, "finished");  // nothing to probe: the one domain never resolved
+}
+
+TEST_F(CrawlStoreTest, CancelStopsLeasing) {
+  CrawlStore store(db_.dsn());
+  CrawlSpec spec;
+  spec.name = "cancel";
+  auto id = store.CreateCrawl(spec, {{"a.test", 0}});
+  ASSERT_TRUE(id.ok());
+  auto st = store.CancelCrawl(*id);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(*st, "cancelled");
+  auto lease = store.LeaseShard("w", 60s);
+  ASSERT_TRUE(lease.ok());
+  EXPECT_FALSE(lease->has_value());
+  EXPECT_EQ(*store.CancelCrawl(*id), "cancelled");
+  EXPECT_FALSE(store.GetCrawl(*id + 100).ok());
+}
+
+TEST_F(CrawlStoreTest, ReconnectsAfterTheServerDropsTheConnection) {
+  CrawlStore store(db_.dsn());
+  CrawlSpec spec;
+  spec.name = "reconnect";
+  ASSERT_TRUE(store.CreateCrawl(spec, {{"a.test", 0}}).ok());
+  {
+    auto c = db_.Connect();
+    pqxx::work tx(*c);
+    tx.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid()");
+    tx.commit();
+  }
+  auto lease = store.LeaseShard("w", 60s);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  EXPECT_TRUE(lease->has_value());
+}
+
+}  // namespace
+}  // namespace mxcensus::storage
