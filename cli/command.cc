@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 
 #include "storage/local_cluster.h"
 
@@ -18,6 +19,22 @@ void PrintError(std::string_view text) {
 int Fail(const absl::Status& status) {
   PrintError(std::string(status.message()));
   return kExitUsage;
+}
+
+void AddTokenFlag(CLI::App* cmd, std::string* path) {
+  cmd->add_option("--token-file", *path, "File holding the bearer token (first line)")
+      ->check(CLI::ExistingFile);
+}
+
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  if (path.empty()) return std::string();
+  std::ifstream f(path);
+  if (!f) return absl::InvalidArgumentError("--token-file: cannot read " + path);
+  std::string token;
+  std::getline(f, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.empty()) return absl::InvalidArgumentError("--token-file: " + path + " is empty");
+  return token;
 }
 
 int NotImplemented(std::string_view name) {

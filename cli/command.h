@@ -52,6 +52,11 @@ void RegisterMaillog(CLI::App& app, RunState& state);
 void RegisterAdvise(CLI::App& app, RunState& state);
 void RegisterCerts(CLI::App& app, RunState& state);
 
+// --token-file, shared by every command that talks to a coordinator.
+void AddTokenFlag(CLI::App* cmd, std::string* path);
+// The token in the first line of `path` ("" when path is empty); errors name the flag.
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
+
 // For subcommands whose issue has not landed: prints "not implemented yet", exit 2.
 int NotImplemented(std::string_view name);
 

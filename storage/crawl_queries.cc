@@ -97,6 +97,46 @@ absl::StatusOr<std::vector<CrawlInfo>> CrawlStore::ListCrawls(int limit) {
   });
 }
 
+absl::StatusOr<CrawlHeadline> CrawlStore::Headline(int64_t crawl_id) {
+  return Run<CrawlHeadline>("headline", [&](pqxx::connection& c) -> absl::StatusOr<CrawlHeadline> {
+    pqxx::work tx(c);
+    CrawlHeadline h;
+    // A domain is judged by every probe of every address of every MX name it lists.
+    auto r = tx.exec_params(
+        "WITH dom AS ("
+        "  SELECT d.domain, bool_and(p.outcome = 'starttls_ok') AS all_tls,"
+        "    bool_and(p.outcome = 'starttls_ok' AND p.chain_valid AND p.name_match) AS all_valid"
+        "  FROM crawl_domain d"
+        "  JOIN domain_mx m ON m.crawl_id = d.crawl_id AND m.domain = d.domain"
+        "  JOIN probe p ON p.crawl_id = d.crawl_id AND p.mx_name = m.mx_name"
+        "  WHERE d.crawl_id = $1 AND d.status = 'ok' GROUP BY d.domain) "
+        "SELECT (SELECT count(*) FROM crawl_domain WHERE crawl_id = $1),"
+        "  (SELECT count(*) FROM crawl_domain WHERE crawl_id = $1 AND status = 'ok'),"
+        "  count(*), count(*) FILTER (WHERE all_tls), count(*) FILTER (WHERE all_valid),"
+        "  (SELECT count(*) FROM target WHERE crawl_id = $1) FROM dom",
+        crawl_id);
+    h.domains = r[0][0].as<int64_t>();
+    h.domains_with_mx = r[0][1].as<int64_t>();
+    h.domains_probed = r[0][2].as<int64_t>();
+    h.domains_all_starttls = r[0][3].as<int64_t>();
+    h.domains_all_valid = r[0][4].as<int64_t>();
+    h.targets = r[0][5].as<int64_t>();
+    for (const auto& row : tx.exec_params(
+             "SELECT coalesce(status::text, 'unresolved'), count(*) FROM crawl_domain "
+             "WHERE crawl_id = $1 GROUP BY 1 ORDER BY 2 DESC, 1",
+             crawl_id)) {
+      h.dns_statuses.emplace_back(row[0].as<std::string>(), row[1].as<int64_t>());
+    }
+    for (const auto& row : tx.exec_params(
+             "SELECT outcome::text, count(*) FROM probe WHERE crawl_id = $1 GROUP BY 1 "
+             "ORDER BY 2 DESC, 1",
+             crawl_id)) {
+      h.outcomes.emplace_back(row[0].as<std::string>(), row[1].as<int64_t>());
+    }
+    return h;
+  });
+}
+
 absl::StatusOr<std::string> CrawlStore::CancelCrawl(int64_t crawl_id) {
   return Run<std::string>("cancel crawl", [&](pqxx::connection& c) -> absl::StatusOr<std::string> {
     pqxx::work tx(c);

@@ -76,6 +76,18 @@ struct CrawlInfo {
   int64_t finished_at_ms = 0;  // 0 while running
 };
 
+// The numbers `scan` prints at the end of a crawl.
+struct CrawlHeadline {
+  int64_t domains = 0;             // input domains
+  int64_t domains_with_mx = 0;     // DNS ok: an MX set (or an implicit MX) that resolves
+  int64_t domains_probed = 0;      // ... with at least one probe result
+  int64_t domains_all_starttls = 0;  // every probed MX address completed STARTTLS
+  int64_t domains_all_valid = 0;     // ... and presented a valid chain matching the MX name
+  int64_t targets = 0;
+  std::vector<std::pair<std::string, int64_t>> dns_statuses;  // status -> domains
+  std::vector<std::pair<std::string, int64_t>> outcomes;      // outcome -> targets, largest first
+};
+
 // The coordinator's whole state, in PostgreSQL: crawl lifecycle, shards and their leases, and
 // result ingestion. One object per thread (it owns one connection). A lost connection is
 // replaced on the next call, which retries the operation with backoff: every operation is one
@@ -117,6 +129,7 @@ class CrawlStore {
   absl::StatusOr<CrawlInfo> GetCrawl(int64_t crawl_id);
   // Newest first.
   absl::StatusOr<std::vector<CrawlInfo>> ListCrawls(int limit);
+  absl::StatusOr<CrawlHeadline> Headline(int64_t crawl_id);
   // Returns the crawl's state afterwards ('cancelled', or its final state if already over).
   absl::StatusOr<std::string> CancelCrawl(int64_t crawl_id);
 

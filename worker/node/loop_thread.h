@@ -1,0 +1,43 @@
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include <uv.h>
+
+namespace mxcensus::worker {
+
+// A libuv loop on its own thread. Other threads reach it only through Post(), which queues a
+// function and wakes the loop with uv_async_send (the one thread-safe libuv call).
+class LoopThread {
+ public:
+  LoopThread();
+  // Runs Stop() if needed and joins.
+  ~LoopThread();
+  LoopThread(const LoopThread&) = delete;
+  LoopThread& operator=(const LoopThread&) = delete;
+
+  // Starts the thread; `init` runs first on it (create engines there).
+  void Start(std::function<void()> init);
+  // Thread-safe. Functions posted after Stop() are dropped.
+  void Post(std::function<void()> fn);
+  // Runs `fini` on the loop (close engines there; it must leave no handle open except those
+  // whose close callbacks are pending), then ends the loop once every handle has closed.
+  void Stop(std::function<void()> fini);
+  uv_loop_t* loop() { return &loop_; }
+
+ private:
+  static void OnAsync(uv_async_t* async);
+
+  uv_loop_t loop_;
+  uv_async_t async_;
+  std::mutex mu_;
+  std::deque<std::function<void()>> queue_;
+  bool stopped_ = false;
+  bool closing_ = false;
+  std::thread thread_;
+};
+
+}  // namespace mxcensus::worker

@@ -1,0 +1,199 @@
+#include "worker/node/worker_node.h"
+
+#include <uv.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <mutex>
+
+#include "proto/convert.h"
+#include "worker/node/loop_thread.h"
+
+namespace mxcensus::worker {
+
+// One shard being worked on by one loop thread. Loop thread only.
+struct WorkerNode::ShardRun {
+  v1::ResultBatch pending;  // results not yet handed to the sink
+  size_t outstanding = 0;   // items submitted and not yet done
+  bool resolve = false;
+};
+
+struct WorkerNode::ThreadState {
+  LoopThread loop;
+  std::unique_ptr<probe::ProbeEngine> engine;
+  std::unique_ptr<dns::DomainResolver> resolver;
+  uv_timer_t flush_timer;
+  std::map<ShardKey, std::unique_ptr<ShardRun>> shards;
+  std::atomic<int> load{0};
+  absl::Status init_status;
+  WorkerNode* node = nullptr;
+};
+
+namespace {
+
+v1::ResultBatch NewBatch(const v1::ShardAssignment& a, bool resolve) {
+  v1::ResultBatch b;
+  b.set_crawl_id(a.crawl_id());
+  b.set_shard_id(a.shard_id());
+  b.set_lease_token(a.lease_token());
+  b.set_kind(resolve ? v1::SHARD_KIND_RESOLVE : v1::SHARD_KIND_PROBE);
+  return b;
+}
+
+}  // namespace
+
+WorkerNode::WorkerNode(WorkerNodeOptions opts, ResultSink* sink)
+    : opts_(std::move(opts)), sink_(sink) {}
+
+absl::StatusOr<std::unique_ptr<WorkerNode>> WorkerNode::Create(WorkerNodeOptions opts,
+                                                               ResultSink* sink) {
+  if (opts.threads < 1) return absl::InvalidArgumentError("--threads must be at least 1");
+  std::unique_ptr<WorkerNode> node(new WorkerNode(std::move(opts), sink));
+  const int n = node->opts_.threads;
+  std::mutex mu;
+  std::condition_variable cv;
+  int ready = 0;
+  for (int i = 0; i < n; ++i) {
+    auto t = std::make_unique<ThreadState>();
+    ThreadState* ts = t.get();
+    node->threads_.push_back(std::move(t));
+    probe::ProbeEngineOptions po = node->opts_.probe;
+    po.concurrency = std::max<size_t>(1, po.concurrency / static_cast<size_t>(n));
+    po.rate = po.rate / n;
+    dns::ResolverOptions dopts = node->opts_.dns;
+    WorkerNode* self = node.get();
+    ts->node = self;
+    ts->loop.Start([ts, po = std::move(po), dopts = std::move(dopts), self, &mu, &cv, &ready]() mutable {
+      auto engine = probe::ProbeEngine::Create(ts->loop.loop(), std::move(po));
+      auto resolver = dns::DomainResolver::Create(ts->loop.loop(), std::move(dopts));
+      if (!engine.ok()) {
+        ts->init_status = engine.status();
+      } else if (!resolver.ok()) {
+        ts->init_status = resolver.status();
+      } else {
+        ts->engine = *std::move(engine);
+        ts->resolver = *std::move(resolver);
+      }
+      uv_timer_init(ts->loop.loop(), &ts->flush_timer);
+      ts->flush_timer.data = ts;
+      const uint64_t every = static_cast<uint64_t>(self->opts_.batch_interval_ms);
+      uv_timer_start(
+          &ts->flush_timer,
+          [](uv_timer_t* timer) {
+            // Results stream out as they finish: a partial batch waits at most one interval.
+            auto* st = static_cast<ThreadState*>(timer->data);
+            for (auto& [key, run] : st->shards) {
+              if (run->pending.probes_size() + run->pending.domains_size() > 0) {
+                st->node->Emit(st, key, run.get(), false);
+              }
+            }
+          },
+          every, every);
+      std::lock_guard lock(mu);
+      ++ready;
+      cv.notify_all();
+    });
+  }
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return ready == n; });
+  for (auto& t : node->threads_) {
+    if (!t->init_status.ok()) {
+      node->Stop();
+      return t->init_status;
+    }
+  }
+  return node;
+}
+
+WorkerNode::~WorkerNode() { Stop(); }
+
+void WorkerNode::Assign(v1::ShardAssignment a) {
+  // Least loaded thread: shards differ in size (a shard's remainder after a re-lease).
+  ThreadState* best = nullptr;
+  for (auto& t : threads_) {
+    if (best == nullptr || t->load.load() < best->load.load()) best = t.get();
+  }
+  ++shards_in_progress_;
+  best->load += 1;
+  best->loop.Post([this, best, a = std::move(a)]() mutable { RunShard(best, std::move(a)); });
+}
+
+void WorkerNode::Emit(ThreadState* t, ShardKey key, ShardRun* run, bool complete) {
+  v1::ResultBatch out = run->pending;
+  out.set_shard_complete(complete);
+  run->pending.clear_probes();
+  run->pending.clear_domains();
+  counters_.batches++;
+  sink_->OnBatch(std::move(out));
+  if (complete) {
+    t->shards.erase(key);  // destroys `run`
+    t->load -= 1;
+    --shards_in_progress_;
+    sink_->OnShardFinished();
+  }
+}
+
+void WorkerNode::ItemDone(ThreadState* t, ShardKey key, ShardRun* run) {
+  --run->outstanding;
+  const auto n = static_cast<size_t>(run->pending.probes_size() + run->pending.domains_size());
+  if (run->outstanding == 0) {
+    Emit(t, key, run, true);
+  } else if (n >= opts_.batch_size) {
+    Emit(t, key, run, false);
+  }
+}
+
+void WorkerNode::RunShard(ThreadState* t, v1::ShardAssignment a) {
+  const ShardKey key{a.crawl_id(), a.shard_id()};
+  auto owned = std::make_unique<ShardRun>();
+  ShardRun* run = owned.get();
+  run->resolve = a.has_resolve();
+  run->pending = NewBatch(a, run->resolve);
+  run->outstanding = static_cast<size_t>(run->resolve ? a.resolve().domains_size()
+                                                      : a.probe().targets_size());
+  t->shards[key] = std::move(owned);
+  if (run->outstanding == 0) {
+    Emit(t, key, run, true);
+    return;
+  }
+  if (run->resolve) {
+    for (const auto& d : a.resolve().domains()) {
+      t->resolver->Resolve(d, [this, t, key, run](DomainResult&& res) {
+        ToProto(res, run->pending.add_domains());
+        counters_.domains++;
+        ItemDone(t, key, run);
+      });
+    }
+    return;
+  }
+  for (const auto& pt : a.probe().targets()) {
+    probe::ProbeEngine::Target target;
+    target.ip = pt.ip();
+    target.port = static_cast<uint16_t>(pt.port());
+    target.name = pt.name();
+    target.tag = pt.tag();
+    target.target_id = pt.target_id();
+    t->engine->Submit(std::move(target), [this, t, key, run](ProbeResult&& res) {
+      ToProto(res, run->pending.add_probes());
+      counters_.probes++;
+      ItemDone(t, key, run);
+    });
+  }
+}
+
+void WorkerNode::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& t : threads_) {
+    ThreadState* ts = t.get();
+    ts->loop.Stop([ts] {
+      uv_close(reinterpret_cast<uv_handle_t*>(&ts->flush_timer), nullptr);
+      if (ts->engine) ts->engine->Shutdown([ts] { ts->engine.reset(); });
+      if (ts->resolver) ts->resolver->Shutdown([ts] { ts->resolver.reset(); });
+    });
+  }
+  threads_.clear();  // joins each loop thread
+}
+
+}  // namespace mxcensus::worker

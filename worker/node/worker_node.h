@@ -1,0 +1,74 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "proto/mxcensus.pb.h"
+#include "worker/dns/resolver.h"
+#include "worker/probe/engine.h"
+
+namespace mxcensus::worker {
+
+class LoopThread;
+
+struct WorkerNodeOptions {
+  int threads = 1;
+  probe::ProbeEngineOptions probe;  // probe.concurrency is for the whole node
+  dns::ResolverOptions dns;
+  size_t batch_size = 250;       // results per batch at most
+  int batch_interval_ms = 200;   // a partial batch goes out after this long
+};
+
+// Where a node's output goes. Called on loop threads; implementations must be thread-safe.
+class ResultSink {
+ public:
+  virtual ~ResultSink() = default;
+  // A batch of results of one shard (the last one has shard_complete set).
+  virtual void OnBatch(v1::ResultBatch batch) = 0;
+  // A shard is finished: one more shard of capacity is free.
+  virtual void OnShardFinished() = 0;
+};
+
+// The work side of a worker: N libuv loop threads, each with its own ProbeEngine and
+// DomainResolver, sharing one TLS context and chain-verification cache. Shards are spread over
+// the threads; results stream out in batches as probes finish, not at shard end.
+class WorkerNode {
+ public:
+  static absl::StatusOr<std::unique_ptr<WorkerNode>> Create(WorkerNodeOptions opts,
+                                                            ResultSink* sink);
+  ~WorkerNode();  // Stop()s if needed
+
+  // Thread-safe: runs the shard on the least loaded thread.
+  void Assign(v1::ShardAssignment assignment);
+  int shards_in_progress() const { return shards_in_progress_.load(); }
+  // Finishes what is in flight (no new shards should be assigned), then closes the loops.
+  void Stop();
+
+  struct Counters {
+    std::atomic<uint64_t> probes{0}, domains{0}, batches{0};
+  };
+  const Counters& counters() const { return counters_; }
+
+ private:
+  struct ThreadState;
+  struct ShardRun;
+  using ShardKey = std::pair<uint64_t, uint32_t>;  // (crawl, shard)
+  WorkerNode(WorkerNodeOptions opts, ResultSink* sink);
+  // Loop thread of `t` only.
+  void RunShard(ThreadState* t, v1::ShardAssignment a);
+  void ItemDone(ThreadState* t, ShardKey key, ShardRun* run);
+  void Emit(ThreadState* t, ShardKey key, ShardRun* run, bool complete);
+
+  WorkerNodeOptions opts_;
+  ResultSink* sink_;
+  std::vector<std::unique_ptr<ThreadState>> threads_;
+  std::atomic<int> shards_in_progress_{0};
+  std::atomic<size_t> next_thread_{0};
+  Counters counters_;
+  bool stopped_ = false;
+};
+
+}  // namespace mxcensus::worker

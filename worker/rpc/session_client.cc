@@ -1,0 +1,303 @@
+#include "worker/rpc/session_client.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "common/version.h"
+
+namespace mxcensus::worker {
+
+// One stream of the session (gRPC callback API). Writes start from other threads, hence the
+// hold (client_callback.h: "Holds are needed if ... operations from outside one of the
+// reactions"). One write in flight; queued messages wait in out_.
+class SessionClient::Stream final
+    : public grpc::ClientBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage> {
+ public:
+  explicit Stream(SessionClient* client) : client_(client) {
+    if (!client->opts_.token.empty()) {
+      context_.AddMetadata("authorization", "Bearer " + client->opts_.token);
+    }
+    context_.set_wait_for_ready(true);  // ride out a coordinator restart instead of failing
+    client->stub_->async()->Session(&context_, this);
+    StartRead(&in_);
+    AddHold();
+    StartCall();
+  }
+
+  void Send(v1::WorkerMessage m) {
+    std::lock_guard lock(mu_);
+    if (closed_) return;
+    out_.push_back(std::move(m));
+    if (!writing_) {
+      writing_ = true;
+      StartWrite(&out_.front());
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    out_.pop_front();
+    writing_ = false;
+    if (!ok) closed_ = true;
+    if (!closed_ && !out_.empty()) {
+      writing_ = true;
+      StartWrite(&out_.front());
+      return;
+    }
+    MaybeReleaseLocked();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+      MaybeReleaseLocked();
+      return;
+    }
+    client_->OnStreamMessage(in_);
+    StartRead(&in_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    std::lock_guard lock(mu_);
+    done_ = true;
+    status_ = status;
+    cv_.notify_all();
+  }
+
+  // Blocks until the stream is over; returns its status.
+  grpc::Status Await() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return done_; });
+    return status_;
+  }
+
+  void Cancel() { context_.TryCancel(); }
+
+ private:
+  void MaybeReleaseLocked() {
+    if (closed_ && !writing_ && !released_) {
+      released_ = true;
+      RemoveHold();
+    }
+  }
+
+  SessionClient* client_;
+  grpc::ClientContext context_;
+  v1::CoordinatorMessage in_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<v1::WorkerMessage> out_;
+  bool writing_ = false;
+  bool closed_ = false;
+  bool released_ = false;
+  bool done_ = false;
+  grpc::Status status_;
+};
+
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return absl::InvalidArgumentError(flag + ": cannot read " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+SessionClient::SessionClient(SessionClientOptions opts) : opts_(std::move(opts)) {}
+
+absl::StatusOr<std::unique_ptr<SessionClient>> SessionClient::Create(SessionClientOptions opts) {
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (!opts.tls_ca.empty() || !opts.tls_cert.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    if (!opts.tls_ca.empty()) {
+      auto ca = ReadPem("--tls-ca", opts.tls_ca);
+      if (!ca.ok()) return ca.status();
+      ssl.pem_root_certs = *ca;
+    }
+    if (!opts.tls_cert.empty() || !opts.tls_key.empty()) {
+      auto cert = ReadPem("--tls-cert", opts.tls_cert);
+      if (!cert.ok()) return cert.status();
+      auto key = ReadPem("--tls-key", opts.tls_key);
+      if (!key.ok()) return key.status();
+      ssl.pem_cert_chain = *cert;
+      ssl.pem_private_key = *key;
+    }
+    creds = grpc::SslCredentials(ssl);
+  }
+  grpc::ChannelArguments args;
+  // INTEGRATION.md §2: keepalive that the coordinator permits, bounded reconnect backoff.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(opts.max_backoff.count()));
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetMaxReceiveMessageSize(256 << 20);
+  if (!opts.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(opts.tls_server_name);
+  }
+  std::unique_ptr<SessionClient> c(new SessionClient(std::move(opts)));
+  c->channel_ = grpc::CreateCustomChannel(c->opts_.coordinator, creds, args);
+  c->stub_ = v1::Coordinator::NewStub(c->channel_);
+  return c;
+}
+
+SessionClient::~SessionClient() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    if (stream_ != nullptr) stream_->Cancel();
+  }
+  cv_.notify_all();
+  if (connect_thread_.joinable()) connect_thread_.join();
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+}
+
+void SessionClient::Start(WorkerNode* node) {
+  node_ = node;
+  connect_thread_ = std::thread([this] { ConnectLoop(); });
+  heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
+}
+
+void SessionClient::ConnectLoop() {
+  std::chrono::milliseconds backoff{200};
+  bool first = true;
+  while (true) {
+    auto stream = std::make_unique<Stream>(this);
+    const auto opened = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) {
+        stream->Cancel();
+      } else {
+        stream_ = stream.get();
+        v1::WorkerMessage hello;
+        auto* h = hello.mutable_hello();
+        h->set_worker_id(opts_.worker_id);
+        h->set_version(kVersion);
+        h->set_max_inflight(opts_.max_inflight);
+        h->set_threads(opts_.threads);
+        stream->Send(std::move(hello));
+        // Whatever the last stream did not get acked goes again: the coordinator's merge makes
+        // a second delivery a no-op.
+        for (const auto& [id, batch] : unacked_) {
+          v1::WorkerMessage m;
+          *m.mutable_results() = batch;
+          stream->Send(std::move(m));
+        }
+        if (!draining_) {
+          const int free = opts_.capacity_shards - node_->shards_in_progress();
+          if (free > 0) {
+            v1::WorkerMessage credit;
+            credit.mutable_credit()->set_shards(static_cast<uint32_t>(free));
+            stream->Send(std::move(credit));
+          }
+        }
+      }
+    }
+    grpc::Status status = stream->Await();
+    {
+      std::lock_guard lock(mu_);
+      stream_ = nullptr;
+      if (stopping_) return;
+    }
+    if (!first || !status.ok()) {
+      fprintf(stderr, "worker: stream to %s ended (%s: %s); reconnecting\n",
+              opts_.coordinator.c_str(), std::to_string(status.error_code()).c_str(),
+              status.error_message().c_str());
+    }
+    first = false;
+    reconnects_++;
+    if (std::chrono::steady_clock::now() - opened > std::chrono::seconds(10)) backoff = std::chrono::milliseconds(200);
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, backoff, [this] { return stopping_; });
+    if (stopping_) return;
+    backoff = std::min(backoff * 2, opts_.max_backoff);
+  }
+}
+
+void SessionClient::HeartbeatLoop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lock, opts_.heartbeat, [this] { return stopping_; });
+    if (stopping_ || stream_ == nullptr) continue;
+    v1::WorkerMessage m;
+    m.mutable_heartbeat()->set_unacked(static_cast<uint32_t>(unacked_.size()));
+    m.mutable_heartbeat()->set_inflight(static_cast<uint32_t>(node_->shards_in_progress()));
+    stream_->Send(std::move(m));
+  }
+}
+
+void SessionClient::OnStreamMessage(const v1::CoordinatorMessage& m) {
+  switch (m.msg_case()) {
+    case v1::CoordinatorMessage::kAssign:
+      node_->Assign(m.assign());
+      break;
+    case v1::CoordinatorMessage::kAck: {
+      std::lock_guard lock(mu_);
+      for (uint64_t id : m.ack().batch_ids()) unacked_.erase(id);
+      cv_.notify_all();
+      break;
+    }
+    case v1::CoordinatorMessage::kDrain:
+      // The coordinator is going away; our results stay unacked until a new stream takes them.
+      fprintf(stderr, "worker: coordinator asks to drain: %s\n", m.drain().reason().c_str());
+      break;
+    case v1::CoordinatorMessage::kCancel:
+    case v1::CoordinatorMessage::kHeartbeat:
+    case v1::CoordinatorMessage::MSG_NOT_SET:
+      break;
+  }
+}
+
+void SessionClient::OnBatch(v1::ResultBatch batch) {
+  std::lock_guard lock(mu_);
+  const uint64_t id = next_batch_id_++;
+  batch.set_batch_id(id);
+  if (stream_ != nullptr) {
+    v1::WorkerMessage m;
+    *m.mutable_results() = batch;
+    stream_->Send(std::move(m));
+  }
+  unacked_.emplace(id, std::move(batch));
+}
+
+void SessionClient::OnShardFinished() {
+  std::lock_guard lock(mu_);
+  cv_.notify_all();
+  if (draining_ || stream_ == nullptr) return;
+  v1::WorkerMessage m;
+  m.mutable_credit()->set_shards(1);
+  stream_->Send(std::move(m));
+}
+
+bool SessionClient::Drain(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  draining_ = true;
+  const bool done = cv_.wait_for(lock, timeout, [this] {
+    return node_->shards_in_progress() == 0 && unacked_.empty();
+  });
+  stopping_ = true;
+  if (stream_ != nullptr) stream_->Cancel();
+  cv_.notify_all();
+  lock.unlock();
+  if (connect_thread_.joinable()) connect_thread_.join();
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  return done;
+}
+
+size_t SessionClient::unacked() const {
+  std::lock_guard lock(mu_);
+  return unacked_.size();
+}
+
+bool SessionClient::connected() const {
+  std::lock_guard lock(mu_);
+  return stream_ != nullptr;
+}
+
+}  // namespace mxcensus::worker

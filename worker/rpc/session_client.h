@@ -1,0 +1,81 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "proto/mxcensus.grpc.pb.h"
+#include "worker/node/worker_node.h"
+
+namespace mxcensus::worker {
+
+struct SessionClientOptions {
+  std::string coordinator = "127.0.0.1:7400";
+  std::string token;       // bearer token; empty = none
+  std::string tls_ca;      // PEM file: verify the coordinator with it (enables TLS)
+  std::string tls_cert;    // PEM files: our client certificate (mutual TLS)
+  std::string tls_key;
+  std::string tls_server_name;  // override the name checked on the coordinator's certificate
+  std::string worker_id;   // stable for this process
+  uint32_t max_inflight = 0;
+  uint32_t threads = 1;
+  int capacity_shards = 4;  // shards this worker holds at once
+  std::chrono::seconds heartbeat{5};
+  std::chrono::milliseconds max_backoff{10000};
+};
+
+// The worker's one long-lived stream to the coordinator, re-opened with backoff whenever it
+// breaks. Results are kept until the coordinator acks them (after its commit) and re-sent after
+// a reconnect; the coordinator never gets more assignments than the credit we gave it.
+class SessionClient : public ResultSink {
+ public:
+  static absl::StatusOr<std::unique_ptr<SessionClient>> Create(SessionClientOptions opts);
+  ~SessionClient() override;
+
+  // Starts the connect loop; assignments go to `node`.
+  void Start(WorkerNode* node);
+  // Stops asking for work, waits until every shard is finished and every result acked (at
+  // most `timeout`), then closes the stream. Returns false on timeout (unacked results remain).
+  bool Drain(std::chrono::milliseconds timeout);
+
+  // ResultSink (called on loop threads).
+  void OnBatch(v1::ResultBatch batch) override;
+  void OnShardFinished() override;
+
+  size_t unacked() const;
+  uint64_t reconnects() const { return reconnects_.load(); }
+  bool connected() const;
+
+ private:
+  class Stream;
+  explicit SessionClient(SessionClientOptions opts);
+  void ConnectLoop();
+  void OnStreamMessage(const v1::CoordinatorMessage& m);
+  void HeartbeatLoop();
+
+  SessionClientOptions opts_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Coordinator::Stub> stub_;
+  WorkerNode* node_ = nullptr;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, v1::ResultBatch> unacked_;  // by batch id, sent order
+  uint64_t next_batch_id_ = 1;
+  Stream* stream_ = nullptr;  // the live stream, if any
+  bool draining_ = false;
+  bool stopping_ = false;
+  int granted_ = 0;  // credit given on the live stream and not yet used by an assignment
+  std::atomic<uint64_t> reconnects_{0};
+  std::thread connect_thread_;
+  std::thread heartbeat_thread_;
+};
+
+}  // namespace mxcensus::worker
