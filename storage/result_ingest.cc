@@ -81,6 +81,11 @@ void AddProbeRow(CopyRow& row, int64_t crawl_id, const ProbeResult& r, const std
   const StageTimings& m = r.timing_ms;
   row.Add(m.connect).Add(m.banner).Add(m.ehlo).Add(m.starttls).Add(m.tls).Add(m.ehlo_tls);
   row.Add(m.quit).Add(m.total).Add(FormatTimeMs(r.started_at_ms)).Add(worker);
+  if (r.tls) {
+    row.Add(r.tls->handshake_complete);
+  } else {
+    row.Null();
+  }
   if (r.tls && !r.tls->chain_der.empty()) {
     row.Add(ByteaArrayLiteral(r.tls->chain_der));
   } else {

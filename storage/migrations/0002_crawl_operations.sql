@@ -11,3 +11,6 @@ ALTER TABLE crawl
 
 -- Crawls still being worked on, found quickly by the scheduler.
 CREATE INDEX crawl_active_idx ON crawl (crawl_id) WHERE state IN ('pending', 'resolving', 'probing');
+
+-- Whether the TLS handshake completed (a tls_failed probe may still carry version or alert).
+ALTER TABLE probe ADD COLUMN tls_handshake_complete boolean;

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "proto/convert.h"
+#include "worker/metrics.h"
 #include "worker/node/loop_thread.h"
 
 namespace mxcensus::worker {
@@ -39,6 +40,21 @@ v1::ResultBatch NewBatch(const v1::ShardAssignment& a, bool resolve) {
   b.set_lease_token(a.lease_token());
   b.set_kind(resolve ? v1::SHARD_KIND_RESOLVE : v1::SHARD_KIND_PROBE);
   return b;
+}
+
+void Observe(WorkerMetrics& m, const ProbeResult& r) {
+  m.probes[static_cast<size_t>(r.outcome)]->Increment();
+  if (r.tls && r.tls->handshake_complete) m.tls_ok->Increment();
+  m.probe_seconds->Observe(r.timing_ms.total / 1000.0);
+  const std::optional<double>* stages[] = {&r.timing_ms.connect, &r.timing_ms.banner,
+                                           &r.timing_ms.ehlo,    nullptr,
+                                           &r.timing_ms.starttls, &r.timing_ms.tls,
+                                           &r.timing_ms.ehlo_tls, &r.timing_ms.quit};
+  for (int i = 0; i < kProbeStageCount; ++i) {
+    if (stages[i] && stages[i]->has_value()) {
+      m.stage_seconds[static_cast<size_t>(i)]->Observe(**stages[i] / 1000.0);
+    }
+  }
 }
 
 }  // namespace
@@ -160,6 +176,7 @@ void WorkerNode::RunShard(ThreadState* t, v1::ShardAssignment a) {
   if (run->resolve) {
     for (const auto& d : a.resolve().domains()) {
       t->resolver->Resolve(d, [this, t, key, run](DomainResult&& res) {
+        if (auto* m = opts_.metrics) m->domains[static_cast<size_t>(res.status)]->Increment();
         ToProto(res, run->pending.add_domains());
         counters_.domains++;
         ItemDone(t, key, run);
@@ -175,6 +192,7 @@ void WorkerNode::RunShard(ThreadState* t, v1::ShardAssignment a) {
     target.tag = pt.tag();
     target.target_id = pt.target_id();
     t->engine->Submit(std::move(target), [this, t, key, run](ProbeResult&& res) {
+      if (auto* m = opts_.metrics) Observe(*m, res);
       ToProto(res, run->pending.add_probes());
       counters_.probes++;
       ItemDone(t, key, run);

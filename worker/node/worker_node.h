@@ -14,12 +14,15 @@ namespace mxcensus::worker {
 
 class LoopThread;
 
+struct WorkerMetrics;
+
 struct WorkerNodeOptions {
   int threads = 1;
   probe::ProbeEngineOptions probe;  // probe.concurrency is for the whole node
   dns::ResolverOptions dns;
   size_t batch_size = 250;       // results per batch at most
   int batch_interval_ms = 200;   // a partial batch goes out after this long
+  WorkerMetrics* metrics = nullptr;  // optional; must outlive the node
 };
 
 // Where a node's output goes. Called on loop threads; implementations must be thread-safe.

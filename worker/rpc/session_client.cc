@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/version.h"
+#include "worker/metrics.h"
 
 namespace mxcensus::worker {
 
@@ -185,6 +186,7 @@ void SessionClient::ConnectLoop() {
         // Whatever the last stream did not get acked goes again: the coordinator's merge makes
         // a second delivery a no-op.
         for (const auto& [id, batch] : unacked_) {
+          if (opts_.metrics) opts_.metrics->results_sent->Increment();
           v1::WorkerMessage m;
           *m.mutable_results() = batch;
           stream->Send(std::move(m));
@@ -212,6 +214,7 @@ void SessionClient::ConnectLoop() {
     }
     first = false;
     reconnects_++;
+    if (opts_.metrics) opts_.metrics->reconnects->Increment();
     if (std::chrono::steady_clock::now() - opened > std::chrono::seconds(10)) backoff = std::chrono::milliseconds(200);
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, backoff, [this] { return stopping_; });
@@ -239,7 +242,10 @@ void SessionClient::OnStreamMessage(const v1::CoordinatorMessage& m) {
       break;
     case v1::CoordinatorMessage::kAck: {
       std::lock_guard lock(mu_);
-      for (uint64_t id : m.ack().batch_ids()) unacked_.erase(id);
+      for (uint64_t id : m.ack().batch_ids()) {
+        if (unacked_.erase(id) && opts_.metrics) opts_.metrics->results_acked->Increment();
+      }
+      if (opts_.metrics) opts_.metrics->unacked->Set(static_cast<double>(unacked_.size()));
       cv_.notify_all();
       break;
     }
@@ -262,8 +268,10 @@ void SessionClient::OnBatch(v1::ResultBatch batch) {
     v1::WorkerMessage m;
     *m.mutable_results() = batch;
     stream_->Send(std::move(m));
+    if (opts_.metrics) opts_.metrics->results_sent->Increment();
   }
   unacked_.emplace(id, std::move(batch));
+  if (opts_.metrics) opts_.metrics->unacked->Set(static_cast<double>(unacked_.size()));
 }
 
 void SessionClient::OnShardFinished() {

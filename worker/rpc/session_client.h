@@ -16,6 +16,8 @@
 
 namespace mxcensus::worker {
 
+struct WorkerMetrics;
+
 struct SessionClientOptions {
   std::string coordinator = "127.0.0.1:7400";
   std::string token;       // bearer token; empty = none
@@ -29,6 +31,7 @@ struct SessionClientOptions {
   int capacity_shards = 4;  // shards this worker holds at once
   std::chrono::seconds heartbeat{5};
   std::chrono::milliseconds max_backoff{10000};
+  WorkerMetrics* metrics = nullptr;  // optional; must outlive the client
 };
 
 // The worker's one long-lived stream to the coordinator, re-opened with backoff whenever it

@@ -1,0 +1,98 @@
+#include "cli/engine_flags.h"
+
+#include <fstream>
+#include <iterator>
+#include <tuple>
+
+#include "worker/net/host_name.h"
+#include "worker/probe/target_input.h"
+
+namespace mxcensus::cli {
+
+void EngineFlags::Add(CLI::App* cmd) {
+  cmd->add_option("--threads", threads, "Loop threads (one per core)")->capture_default_str();
+  cmd->add_option("--concurrency", concurrency, "Probes in flight at most (all threads)")
+      ->capture_default_str();
+  cmd->add_option("--rate", rate, "New connections per second, all threads (0 = unlimited)")
+      ->capture_default_str();
+  cmd->add_option("--per-address", per_address, "Connections to one address at a time")
+      ->capture_default_str();
+  cmd->add_option("--per-prefix", per_prefix,
+                  "Connections to one /24 (IPv4) or /48 (IPv6) at a time (0 = no cap)")
+      ->capture_default_str();
+  cmd->add_option("--blocklist", blocklist, "File of CIDRs never to contact ('#' comments)")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--allow-private", allow_private,
+                "Allow private, loopback and reserved ranges (the lab, tests)");
+  cmd->add_option("--ehlo", ehlo, "EHLO name (default: this host's FQDN)");
+  cmd->add_option("--ca-file", ca_file, "Extra trusted CA certificates (PEM) for chain_valid")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--no-system-trust", no_system_trust,
+                "Verify chains against --ca-file only, not the system store");
+  cmd->add_option("--connect-timeout", connect_timeout, "TCP connect timeout (10s, 500ms)")
+      ->capture_default_str();
+  cmd->add_option("--banner-timeout", banner_timeout, "Timeout for the greeting")
+      ->capture_default_str();
+  cmd->add_option("--command-timeout", command_timeout, "Timeout per EHLO/HELO/STARTTLS reply")
+      ->capture_default_str();
+  cmd->add_option("--tls-timeout", tls_timeout, "TLS handshake timeout")->capture_default_str();
+  cmd->add_option("--quit-timeout", quit_timeout, "How long to wait for the reply to QUIT")
+      ->capture_default_str();
+  cmd->add_option("--resolver", resolvers, "DNS resolver IP:PORT (repeatable; default: the system's)");
+  cmd->add_option("--dns-timeout", dns_timeout_ms, "First DNS attempt timeout in ms")
+      ->capture_default_str();
+  cmd->add_option("--dns-tries", dns_tries, "DNS attempts per query and resolver")
+      ->capture_default_str();
+  cmd->add_flag("--no-ipv6", no_ipv6, "Do not look up AAAA records");
+}
+
+absl::StatusOr<worker::WorkerNodeOptions> EngineFlags::Build() const {
+  worker::WorkerNodeOptions o;
+  auto& e = o.probe;
+  for (auto [flag, text, ms] :
+       {std::tuple{"--connect-timeout", &connect_timeout, &e.timeouts.connect_ms},
+        std::tuple{"--banner-timeout", &banner_timeout, &e.timeouts.banner_ms},
+        std::tuple{"--command-timeout", &command_timeout, &e.timeouts.command_ms},
+        std::tuple{"--tls-timeout", &tls_timeout, &e.timeouts.tls_ms},
+        std::tuple{"--quit-timeout", &quit_timeout, &e.timeouts.quit_ms}}) {
+    auto v = probe::ParseDurationMs(*text);
+    if (!v.ok()) {
+      return absl::InvalidArgumentError(std::string(flag) + ": " + std::string(v.status().message()));
+    }
+    *ms = *v;
+  }
+  if (threads < 1 || threads > 64) return absl::InvalidArgumentError("--threads must be 1..64");
+  if (concurrency < 1 || concurrency > 19000) {
+    return absl::InvalidArgumentError(
+        "--concurrency must be 1..19000 (one process holds at most ~19,900 sockets here)");
+  }
+  if (rate < 0) return absl::InvalidArgumentError("--rate must be >= 0 (0 = unlimited)");
+  o.threads = threads;
+  e.concurrency = concurrency;
+  e.rate = rate;
+  e.caps.per_address = per_address;
+  e.caps.per_prefix = per_prefix;
+  e.allow_private = allow_private;
+  e.ehlo_name = ehlo.empty() ? net::DefaultEhloName() : ehlo;
+  e.ca_file = ca_file;
+  e.system_trust = !no_system_trust;
+  if (!blocklist.empty()) {
+    std::ifstream in(blocklist);
+    if (!in) return absl::InvalidArgumentError("--blocklist " + blocklist + ": cannot read");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (auto s = e.blocklist.AddFromText(text, blocklist); !s.ok()) return s;
+  }
+  for (const auto& r : resolvers) {
+    auto addr = dns::ParseResolverAddress(r);
+    if (!addr.ok()) {
+      return absl::InvalidArgumentError("--resolver " + r + ": " + std::string(addr.status().message()));
+    }
+  }
+  o.dns.servers = resolvers;
+  o.dns.timeout_ms = dns_timeout_ms;
+  o.dns.tries = dns_tries;
+  o.dns.want_ipv6 = !no_ipv6;
+  return o;
+}
+
+}  // namespace mxcensus::cli
