@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "absl/status/status.h"
@@ -18,6 +19,16 @@ absl::StatusOr<std::shared_ptr<ChainVerifier>> ChainVerifier::Create(const Optio
   }
   if (!options.ca_file.empty() && X509_STORE_load_file(store.get(), options.ca_file.c_str()) != 1) {
     return absl::InvalidArgumentError("--ca-file " + options.ca_file + ": " + DrainErrors());
+  }
+  if (!options.ca_pem.empty()) {
+    BioPtr bio(BIO_new_mem_buf(options.ca_pem.data(), static_cast<int>(options.ca_pem.size())));
+    int added = 0;
+    while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+      X509_STORE_add_cert(store.get(), cert);
+      X509_free(cert);
+      ++added;
+    }
+    if (added == 0) return absl::InvalidArgumentError("no certificate in the CA PEM text");
   }
   ERR_clear_error();
   return std::shared_ptr<ChainVerifier>(new ChainVerifier(std::move(store), options.max_entries));

@@ -22,6 +22,7 @@ class ChainVerifier {
   struct Options {
     bool system_store = true;  // the system's trust store (/etc/ssl/certs)
     std::string ca_file;       // extra trusted CAs (PEM), e.g. the lab CA
+    std::string ca_pem;        // extra trusted CAs given as PEM text (tests)
     size_t max_entries = 200000;
   };
   static absl::StatusOr<std::shared_ptr<ChainVerifier>> Create(const Options& options);

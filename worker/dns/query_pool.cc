@@ -1,0 +1,142 @@
+#include "worker/dns/query_pool.h"
+
+#include <algorithm>
+
+namespace mxcensus::dns {
+absl::StatusOr<std::unique_ptr<QueryPool>> QueryPool::Create(uv_loop_t* loop,
+                                                             const Options& options,
+                                                             std::function<void()> after_io) {
+  std::unique_ptr<QueryPool> pool(new QueryPool());
+  pool->after_io_ = std::move(after_io);
+  std::vector<std::string> servers = options.servers;
+  if (servers.empty()) servers.push_back("");  // one channel on the system's configuration
+  for (const auto& server : servers) {
+    AresUvChannel::Options co;
+    co.servers_csv = server;
+    co.timeout_ms = options.timeout_ms;
+    co.tries = options.tries;
+    co.rcvbuf_bytes = options.rcvbuf_bytes;
+    QueryPool* raw = pool.get();
+    auto ch = AresUvChannel::Create(loop, co, [raw] { raw->AfterIo(); });
+    if (!ch.ok()) {
+      // Close what was opened; the pool is freed once its handles are (never inside Create).
+      auto* orphan = pool.release();
+      orphan->Close([orphan] { delete orphan; });
+      return ch.status();
+    }
+    pool->channels_.push_back(std::move(*ch));
+    pool->windows_.push_back(std::max(1, options.window_per_server));
+  }
+  return pool;
+}
+
+int QueryPool::in_flight() const {
+  int n = 0;
+  for (const auto& ch : channels_) n += ch->in_flight();
+  return n;
+}
+
+int QueryPool::PickChannel(int avoid) const {
+  int best = -1;
+  for (int i = 0; i < static_cast<int>(channels_.size()); ++i) {
+    if (i == avoid && channels_.size() > 1) continue;
+    int load = channels_[i]->in_flight();
+    if (load >= windows_[i]) continue;
+    if (best < 0 || load < channels_[best]->in_flight()) best = i;
+  }
+  return best;
+}
+
+void QueryPool::Submit(std::string name, uint16_t type, Priority priority,
+                       AresUvChannel::Callback cb) {
+  ++stats_.submitted;
+  Queued q{std::move(name), type, std::move(cb), -1};
+  (priority == Priority::kFollowUp ? follow_up_ : fresh_).push_back(std::move(q));
+}
+
+void QueryPool::Start(Queued q, int channel) {
+  ++stats_.sent;
+  auto shared = std::make_shared<Queued>(std::move(q));
+  channels_[channel]->Query(
+      shared->name, shared->type, [this, shared, channel](const QueryReply& r) {
+        stats_.timeouts += static_cast<uint64_t>(r.timeouts);
+        if (r.timeouts > 0) stats_.retries += r.timeouts - (r.status == ARES_ETIMEOUT ? 1 : 0);
+        switch (r.status) {
+          case ARES_EDESTRUCTION:
+          case ARES_ECANCELLED:
+            break;  // shutting down
+          case ARES_ETIMEOUT:
+          case ARES_ECONNREFUSED:
+            if (!closing_ && channels_.size() > 1 && shared->tried_channel < 0) {
+              ++stats_.failovers;
+              shared->tried_channel = channel;
+              follow_up_.push_front(std::move(*shared));  // started at the next Pump()
+              return;
+            }
+            ++stats_.unanswered;
+            break;
+          case ARES_ENOMEM:
+          case ARES_EBADNAME:
+          case ARES_EBADQUERY:
+          case ARES_EBADFAMILY:
+            ++stats_.errors;
+            break;
+          default:
+            ++stats_.answered;
+            break;
+        }
+        shared->cb(r);
+      });
+}
+
+void QueryPool::Pump() {
+  if (pumping_ || closing_) return;  // a synchronous c-ares callback inside Start()
+  pumping_ = true;
+  std::vector<bool> touched(channels_.size(), false);
+  for (;;) {
+    std::deque<Queued>* queue = !follow_up_.empty() ? &follow_up_ : &fresh_;
+    if (queue->empty()) break;
+    int ch = PickChannel(queue->front().tried_channel);
+    if (ch < 0) break;
+    Queued q = std::move(queue->front());
+    queue->pop_front();
+    touched[ch] = true;
+    Start(std::move(q), ch);
+  }
+  pumping_ = false;
+  for (size_t i = 0; i < channels_.size(); ++i) {
+    if (touched[i]) channels_[i]->ArmTimer();
+  }
+}
+
+void QueryPool::AfterIo() {
+  if (closing_) return;
+  Pump();
+  if (after_io_) after_io_();
+}
+
+void QueryPool::Close(std::function<void()> on_closed) {
+  if (closing_) return;
+  closing_ = true;
+  // Queued queries never started: complete them as cancelled so their owners are released.
+  for (auto* queue : {&follow_up_, &fresh_}) {
+    while (!queue->empty()) {
+      Queued q = std::move(queue->front());
+      queue->pop_front();
+      q.cb(QueryReply{ARES_ECANCELLED, 0, {}});
+    }
+  }
+  closing_channels_ = static_cast<int>(channels_.size());
+  auto done = std::make_shared<std::function<void()>>(std::move(on_closed));
+  if (closing_channels_ == 0) {
+    (*done)();
+    return;
+  }
+  for (auto& ch : channels_) {
+    ch->Close([this, done] {
+      if (--closing_channels_ == 0 && *done) (*done)();
+    });
+  }
+}
+
+}  // namespace mxcensus::dns

@@ -1,0 +1,90 @@
+#pragma once
+
+// A pool of c-ares channels, one per resolver, each with a sliding window of queries in flight.
+// A resolver's UDP socket buffer, not c-ares, limits how many queries may be outstanding before
+// answers are dropped (INTEGRATION.md §4: ~150-200 per socket against a default-tuned server),
+// so queries beyond the window wait in this pool's queues. Follow-up lookups (an MX name's
+// addresses) have priority over a new domain's first queries, which keeps the number of
+// half-resolved domains, and so memory, bounded. Loop thread only.
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "worker/dns/ares_uv.h"
+
+namespace mxcensus::dns {
+
+// Counters over the pool's life (never reset).
+struct QueryStats {
+  uint64_t submitted = 0;   // queries asked of the pool
+  uint64_t sent = 0;        // queries handed to c-ares (a failover counts again)
+  uint64_t answered = 0;    // got a response, whatever its rcode
+  uint64_t timeouts = 0;    // attempts that timed out (c-ares retried them, or gave up)
+  uint64_t retries = 0;     // attempts re-sent after a timeout
+  uint64_t unanswered = 0;  // gave up with no response: timeout or resolver unreachable
+  uint64_t failovers = 0;   // re-sent to another resolver after giving up on one
+  uint64_t errors = 0;      // local failures (bad name, out of memory)
+};
+
+class QueryPool {
+ public:
+  struct Options {
+    std::vector<std::string> servers;  // "IP:PORT" / "[IPv6]:PORT"; empty: the system's
+    int timeout_ms = 2000;
+    int tries = 3;
+    int window_per_server = 150;
+    int rcvbuf_bytes = 4 << 20;
+  };
+  enum class Priority { kFollowUp, kNew };
+
+  // `after_io` runs after each batch of answers has been processed and queued queries started.
+  static absl::StatusOr<std::unique_ptr<QueryPool>> Create(uv_loop_t* loop, const Options& options,
+                                                           std::function<void()> after_io);
+  QueryPool(const QueryPool&) = delete;
+  QueryPool& operator=(const QueryPool&) = delete;
+
+  // Queues a class-IN query; `cb` runs exactly once, never inside Submit(). A query that timed
+  // out at one resolver is retried once at another when there are several.
+  void Submit(std::string name, uint16_t type, Priority priority, AresUvChannel::Callback cb);
+  // Starts queued queries while windows have room. Call after Submit() from outside after_io.
+  void Pump();
+
+  size_t queued() const { return follow_up_.size() + fresh_.size(); }
+  int in_flight() const;
+  const QueryStats& stats() const { return stats_; }
+
+  // Closes every channel (pending queries see ARES_EDESTRUCTION); `on_closed` runs once all
+  // handles are closed. Must not be called from a query callback.
+  void Close(std::function<void()> on_closed);
+
+ private:
+  struct Queued {
+    std::string name;
+    uint16_t type;
+    AresUvChannel::Callback cb;
+    int tried_channel = -1;  // the channel that gave up on it (failover), or -1
+  };
+  QueryPool() = default;
+  int PickChannel(int avoid) const;
+  void Start(Queued q, int channel);
+  void AfterIo();
+
+  std::vector<std::unique_ptr<AresUvChannel>> channels_;
+  std::vector<int> windows_;
+  std::deque<Queued> follow_up_;
+  std::deque<Queued> fresh_;
+  std::function<void()> after_io_;
+  QueryStats stats_;
+  bool pumping_ = false;
+  bool closing_ = false;
+  int closing_channels_ = 0;
+};
+
+}  // namespace mxcensus::dns
