@@ -41,6 +41,7 @@ class CopyRow {
     return v ? Add(*v) : Null();
   }
   CopyRow& Null();
+  int fields() const { return fields_; }
   // Writes the row. The row can be Clear()ed and reused.
   void WriteTo(CopyWriter& w) { w.WriteLine(line_); }
   void Clear() {

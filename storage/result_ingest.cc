@@ -30,7 +30,8 @@ const std::vector<std::string> kProbeColumns = {"crawl_id",      "ip",
                                                 "ms_ehlo",       "ms_starttls",
                                                 "ms_tls",        "ms_ehlo_tls",
                                                 "ms_quit",       "ms_total",
-                                                "started_at",    "worker"};
+                                                "started_at",    "worker",
+                                                "tls_handshake_complete"};
 
 std::string Joined(const std::vector<std::string>& cols, const char* prefix = "") {
   std::string out;
@@ -199,6 +200,10 @@ absl::StatusOr<IngestResult> CrawlStore::IngestProbes(const LeaseRef& lease,
           for (const auto& r : results) {
             row.Clear();
             AddProbeRow(row, lease.crawl_id, r, worker);
+            if (row.fields() != static_cast<int>(cols.size())) {
+              throw std::logic_error("probe row has " + std::to_string(row.fields()) +
+                                     " fields for " + std::to_string(cols.size()) + " columns");
+            }
             row.WriteTo(s);
           }
           s.Complete();
