@@ -256,10 +256,12 @@ int RunLab(const LabOptions& options) {
     return 2;
   }
   std::fprintf(stderr,
-               "mxcensus lab: %zu hosts, %zu domains; world %.0f ms, certificates %.0f ms (%s), "
-               "files written after %.0f ms\n",
+               "mxcensus lab: %zu hosts, %zu domains; world %.0f ms, certificates %.0f ms (CAs "
+               "%.0f, leaves %.0f %s, checks %.0f), files written after %.0f ms\n",
                world->hosts.size(), world->domains.size(), world_ms, pki_ms,
-               (*pki)->leaves_issued() ? "issued" : "reused", MsSince(t0));
+               (*pki)->timing().cas_ms, (*pki)->timing().leaves_ms,
+               (*pki)->leaves_issued() ? "issued" : "reused", (*pki)->timing().facts_ms,
+               MsSince(t0));
   std::fflush(stderr);
   std::fflush(stdout);
 

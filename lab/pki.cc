@@ -10,12 +10,15 @@
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -259,14 +262,29 @@ std::string CertSha256Hex(X509* cert) {
 absl::StatusOr<std::unique_ptr<Pki>> Pki::LoadOrCreate(const std::string& dir, const World& world,
                                                        int64_t now) {
   std::unique_ptr<Pki> pki(new Pki());
-  std::string pki_dir = dir + "/pki";
-  std::error_code ec;
-  std::filesystem::create_directories(pki_dir, ec);
-  if (ec)
-    return absl::PermissionDeniedError(absl::StrCat("cannot create ", pki_dir, ": ", ec.message()));
+  std::string pki_dir = dir.empty() ? std::string() : dir + "/pki";
+  if (!pki_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(pki_dir, ec);
+    if (ec) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot create ", pki_dir, ": ", ec.message()));
+    }
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  auto ms = [&t0] {
+    auto t = std::chrono::steady_clock::now();
+    double d = std::chrono::duration<double, std::milli>(t - t0).count();
+    t0 = t;
+    return d;
+  };
   if (auto s = pki->LoadOrCreateCas(pki_dir, now); !s.ok()) return s;
+  pki->timing_.cas_ms = ms();
   if (auto s = pki->LoadOrIssueLeaves(pki_dir, world, now); !s.ok()) return s;
+  pki->timing_.leaves_ms = ms();
   if (auto s = pki->ComputeFacts(world); !s.ok()) return s;
+  pki->timing_.facts_ms = ms();
+  if (dir.empty()) return pki;
   std::string ca_pem = CertPem(pki->ec_root_.get()) + CertPem(pki->rsa_root_.get());
   if (auto s = WriteAtomically(dir + "/ca.pem", ca_pem, 0644); !s.ok()) return s;
   return pki;
@@ -285,8 +303,9 @@ absl::Status Pki::LoadOrCreateCas(const std::string& pki_dir, int64_t now) {
                         {"rsa-root.key", "rsa-root.pem", &rsa_root_key_, &rsa_root_},
                         {"rsa-int.key", "rsa-int.pem", &rsa_int_key_, &rsa_int_},
                         {"rsa-leaf.key", nullptr, &rsa_leaf_key_, nullptr}};
-  bool loaded = true;
+  bool loaded = !pki_dir.empty();
   for (const Item& it : items) {
+    if (!loaded) break;
     auto k = LoadKey(pki_dir + "/" + it.key_file);
     if (!k.ok()) {
       loaded = false;
@@ -344,6 +363,7 @@ absl::Status Pki::LoadOrCreateCas(const std::string& pki_dir, int64_t now) {
       return s;
     }
     for (const Item& it : items) {
+      if (pki_dir.empty()) break;
       if (auto s = WriteAtomically(pki_dir + "/" + it.key_file, KeyPem(it.key->get()), 0600);
           !s.ok()) {
         return s;
@@ -377,7 +397,9 @@ absl::Status Pki::LoadOrIssueLeaves(const std::string& pki_dir, const World& wor
   leaves_.resize(world.hosts.size());
   // Cache format: "mxcensus-lab-leaves 1 <fingerprint> <issued-at>\n", then per host a 4-byte
   // big-endian length and the DER (length 0: no certificate).
-  if (auto data = ReadAll(cache); data.ok()) {
+  auto data = pki_dir.empty() ? absl::StatusOr<std::string>(absl::NotFoundError("in memory"))
+                              : ReadAll(cache);
+  if (data.ok()) {
     size_t nl = data->find('\n');
     std::istringstream head(data->substr(0, nl == std::string::npos ? 0 : nl));
     std::string magic, version, file_fp;
@@ -414,50 +436,34 @@ absl::Status Pki::LoadOrIssueLeaves(const std::string& pki_dir, const World& wor
     }
   }
   leaves_issued_ = true;
-  std::string out = absl::StrCat("mxcensus-lab-leaves 1 ", fp, " ", now, "\n");
-  for (size_t i = 0; i < world.hosts.size(); ++i) {
-    const Host& h = world.hosts[i];
-    CertKind kind = Info(h.profile).cert_kind;
-    std::string der;
-    if (kind != CertKind::kNone) {
-      CertSpec s;
-      s.subject_cn = h.cert_name.empty() ? h.name : h.cert_name;
-      s.sans.push_back(s.subject_cn);
-      for (const auto& a : h.aliases) s.sans.push_back(a);
-      s.key = ec_leaf_key_.get();
-      s.issuer = ec_root_.get();
-      s.issuer_key = ec_root_key_.get();
-      s.not_before = now - 30 * kDay;
-      s.not_after = now + 365 * kDay;
-      switch (kind) {
-        case CertKind::kNone:
-        case CertKind::kEcdsaRoot:
-        case CertKind::kOtherName:
-          break;
-        case CertKind::kRsaIntermediate:
-          s.key = rsa_leaf_key_.get();
-          s.issuer = rsa_int_.get();
-          s.issuer_key = rsa_int_key_.get();
-          s.rsa_leaf = true;
-          break;
-        case CertKind::kEcdsaIntermediate:
-          s.issuer = ec_int_.get();
-          s.issuer_key = ec_int_key_.get();
-          break;
-        case CertKind::kSelfSigned:
-          s.issuer = nullptr;
-          s.issuer_key = nullptr;
-          break;
-        case CertKind::kExpired:
-          s.not_before = now - 400 * kDay;
-          s.not_after = now - 35 * kDay;
-          break;
+  // Signing is the slow part of a first start (RSA leaves especially): spread it over the
+  // cores. OpenSSL 3 keys and certificates are safe to use for signing from several threads.
+  const size_t n = world.hosts.size();
+  const size_t threads =
+      std::clamp<size_t>(std::thread::hardware_concurrency(), 1, std::min<size_t>(4, n / 256 + 1));
+  std::vector<absl::Status> results(threads);
+  auto work = [&](size_t t) {
+    for (size_t i = t; i < n; i += threads) {
+      if (Info(world.hosts[i].profile).cert_kind == CertKind::kNone) continue;
+      auto cert = IssueLeaf(world.hosts[i], now);
+      if (!cert.ok()) {
+        results[t] = cert.status();
+        return;
       }
-      auto cert = MakeCert(s);
-      if (!cert.ok()) return cert.status();
       leaves_[i] = *std::move(cert);
-      der = Der(leaves_[i].get());
     }
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work, t);
+  work(0);
+  for (auto& th : pool) th.join();
+  for (const auto& s : results) {
+    if (!s.ok()) return s;
+  }
+  if (pki_dir.empty()) return absl::OkStatus();
+  std::string out = absl::StrCat("mxcensus-lab-leaves 1 ", fp, " ", now, "\n");
+  for (size_t i = 0; i < n; ++i) {
+    std::string der = leaves_[i] ? Der(leaves_[i].get()) : std::string();
     const uint32_t len = static_cast<uint32_t>(der.size());
     const char be[4] = {static_cast<char>(len >> 24), static_cast<char>(len >> 16),
                         static_cast<char>(len >> 8), static_cast<char>(len)};
@@ -465,6 +471,43 @@ absl::Status Pki::LoadOrIssueLeaves(const std::string& pki_dir, const World& wor
     out += der;
   }
   return WriteAtomically(cache, out, 0644);
+}
+
+absl::StatusOr<X509Ptr> Pki::IssueLeaf(const Host& h, int64_t now) const {
+  CertSpec s;
+  s.subject_cn = h.cert_name.empty() ? h.name : h.cert_name;
+  s.sans.push_back(s.subject_cn);
+  for (const auto& a : h.aliases) s.sans.push_back(a);
+  s.key = ec_leaf_key_.get();
+  s.issuer = ec_root_.get();
+  s.issuer_key = ec_root_key_.get();
+  s.not_before = now - 30 * kDay;
+  s.not_after = now + 365 * kDay;
+  switch (Info(h.profile).cert_kind) {
+    case CertKind::kNone:
+    case CertKind::kEcdsaRoot:
+    case CertKind::kOtherName:
+      break;
+    case CertKind::kRsaIntermediate:
+      s.key = rsa_leaf_key_.get();
+      s.issuer = rsa_int_.get();
+      s.issuer_key = rsa_int_key_.get();
+      s.rsa_leaf = true;
+      break;
+    case CertKind::kEcdsaIntermediate:
+      s.issuer = ec_int_.get();
+      s.issuer_key = ec_int_key_.get();
+      break;
+    case CertKind::kSelfSigned:
+      s.issuer = nullptr;
+      s.issuer_key = nullptr;
+      break;
+    case CertKind::kExpired:
+      s.not_before = now - 400 * kDay;
+      s.not_after = now - 35 * kDay;
+      break;
+  }
+  return MakeCert(s);
 }
 
 absl::Status Pki::ComputeFacts(const World& world) {
