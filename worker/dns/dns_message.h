@@ -3,7 +3,7 @@
 // Parsing of raw DNS responses (RFC 1035 wire format) for the record types mxcensus needs: MX, A,
 // AAAA, TXT, TLSA (c-ares 1.18 has no TLSA parser), with CNAME chains followed from the query
 // name. Pure functions over a byte buffer: no c-ares channel, no I/O. Every read is bounds-checked;
-// a malformed message yields an error, never a crash (tests/fuzz/dns_message_fuzz.cc).
+// a malformed message yields an error, never a crash (tests/unit/dns/dns_message_test.cc).
 
 #include <cstdint>
 #include <optional>
