@@ -1,10 +1,10 @@
 #pragma once
 
-#include <memory>
-#include <string>
+#include <grpcpp/grpcpp.h>
 
 #include <CLI/CLI.hpp>
-#include <grpcpp/grpcpp.h>
+#include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "proto/mxcensus.grpc.pb.h"

@@ -17,13 +17,20 @@ namespace {
 
 const char* StateName(v1::CrawlState s) {
   switch (s) {
-    case v1::CRAWL_PENDING: return "pending";
-    case v1::CRAWL_RESOLVING: return "resolving";
-    case v1::CRAWL_PROBING: return "probing";
-    case v1::CRAWL_FINISHED: return "finished";
-    case v1::CRAWL_CANCELLED: return "cancelled";
-    case v1::CRAWL_FAILED: return "failed";
-    default: return "unknown";
+    case v1::CRAWL_PENDING:
+      return "pending";
+    case v1::CRAWL_RESOLVING:
+      return "resolving";
+    case v1::CRAWL_PROBING:
+      return "probing";
+    case v1::CRAWL_FINISHED:
+      return "finished";
+    case v1::CRAWL_CANCELLED:
+      return "cancelled";
+    case v1::CRAWL_FAILED:
+      return "failed";
+    default:
+      return "unknown";
   }
 }
 
@@ -131,7 +138,8 @@ int List(const CoordinatorFlags& cf) {
   auto ctx = client->Context();
   auto st = client->stub->ListCrawls(ctx.get(), req, &resp);
   if (!st.ok()) return Fail(absl::UnavailableError(DescribeRpcError(st, cf.address)));
-  printf("%-6s %-24s %-10s %10s %10s %10s\n", "id", "name", "state", "domains", "targets", "probed");
+  printf("%-6s %-24s %-10s %10s %10s %10s\n", "id", "name", "state", "domains", "targets",
+         "probed");
   for (const auto& c : resp.crawls()) {
     printf("%-6llu %-24s %-10s %10llu %10llu %10llu\n",
            static_cast<unsigned long long>(c.crawl_id()), c.name().c_str(), StateName(c.state()),
@@ -174,7 +182,9 @@ void RegisterCrawl(CLI::App& app, RunState& state) {
       ->required()
       ->check(InputFile());
   start->add_option("--name", f->name, "Crawl name")->required();
-  start->add_option("--port", f->port, "SMTP port to probe")->capture_default_str()->check(CLI::Range(1, 65535));
+  start->add_option("--port", f->port, "SMTP port to probe")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65535));
   auto* status = cmd->add_subcommand("status", "Progress of a crawl (default: the newest)");
   status->add_option("ID", f->id, "Crawl id");
   status->add_flag("--watch", f->watch, "Refresh every second until the crawl ends");
@@ -182,9 +192,8 @@ void RegisterCrawl(CLI::App& app, RunState& state) {
   auto* cancel = cmd->add_subcommand("cancel", "Cancel a crawl");
   cancel->add_option("ID", f->id, "Crawl id")->required();
   for (auto* sub : {start, status, list, cancel}) f->coordinator.Add(sub);
-  start->callback([&state, f] {
-    state.exit_code = Start(f->coordinator, f->domains, f->name, f->port);
-  });
+  start->callback(
+      [&state, f] { state.exit_code = Start(f->coordinator, f->domains, f->name, f->port); });
   status->callback([&state, f] { state.exit_code = Status(f->coordinator, f->id, f->watch); });
   list->callback([&state, f] { state.exit_code = List(f->coordinator); });
   cancel->callback([&state, f] { state.exit_code = Cancel(f->coordinator, f->id); });

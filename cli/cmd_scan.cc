@@ -41,12 +41,14 @@ void PrintHeadline(int64_t id, const storage::CrawlHeadline& h) {
   printf("  domains with MX (or implicit MX) that resolves  %8lld  %5.1f%%\n",
          static_cast<long long>(h.domains_with_mx), Pct(h.domains_with_mx, h.domains));
   printf("  ... every MX offers STARTTLS and completes TLS %8lld  %5.1f%% of domains with MX\n",
-         static_cast<long long>(h.domains_all_starttls), Pct(h.domains_all_starttls, h.domains_with_mx));
+         static_cast<long long>(h.domains_all_starttls),
+         Pct(h.domains_all_starttls, h.domains_with_mx));
   printf("  ... and valid chains matching the MX name      %8lld  %5.1f%% of domains with MX\n",
          static_cast<long long>(h.domains_all_valid), Pct(h.domains_all_valid, h.domains_with_mx));
   printf("  DNS status of the domains:\n");
   for (const auto& [status, n] : h.dns_statuses) {
-    printf("    %-18s %8lld  %5.1f%%\n", status.c_str(), static_cast<long long>(n), Pct(n, h.domains));
+    printf("    %-18s %8lld  %5.1f%%\n", status.c_str(), static_cast<long long>(n),
+           Pct(n, h.domains));
   }
   printf("  outcomes of the MX targets (failure classes first by size):\n");
   int64_t probed = 0;
@@ -108,8 +110,10 @@ int Run(const ScanFlags& f, const DbOption& db) {
   so.worker_id = "scan-" + std::to_string(getpid());
   so.threads = static_cast<uint32_t>(node_opts->threads);
   so.max_inflight = static_cast<uint32_t>(node_opts->probe.concurrency);
-  so.capacity_shards = node_opts->threads *
-                       static_cast<int>(node_opts->probe.concurrency / static_cast<size_t>(node_opts->threads) / 250 + 2);
+  so.capacity_shards =
+      node_opts->threads *
+      static_cast<int>(
+          node_opts->probe.concurrency / static_cast<size_t>(node_opts->threads) / 250 + 2);
   auto client = worker::SessionClient::Create(so);
   if (!client.ok()) return Fail(client.status());
   auto node = worker::WorkerNode::Create(*node_opts, client->get());
@@ -134,7 +138,8 @@ int Run(const ScanFlags& f, const DbOption& db) {
     if (!f.quiet) {
       fprintf(stderr, "%s%-9s resolved %lld/%lld domains, probed %lld/%lld targets%s",
               tty ? "\r" : "", state.c_str(), static_cast<long long>(info->domains_resolved),
-              static_cast<long long>(info->domains_total), static_cast<long long>(info->targets_probed),
+              static_cast<long long>(info->domains_total),
+              static_cast<long long>(info->targets_probed),
               static_cast<long long>(info->targets_total), tty ? "   " : "\n");
     }
     if (state == "finished" || state == "cancelled" || state == "failed") break;
@@ -165,10 +170,12 @@ void RegisterScan(CLI::App& app, RunState& state) {
       ->required()
       ->check(InputFile());
   cmd->add_option("--name", f->name, "Crawl name (default: 'scan <file>')");
-  cmd->add_option("--port", f->port, "SMTP port to probe")->capture_default_str()->check(CLI::Range(1, 65535));
+  cmd->add_option("--port", f->port, "SMTP port to probe")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65535));
   f->engine.Add(cmd);
-  cmd->add_option_group("workers")
-      ->add_option("--workers", f->engine.threads, "Worker loop threads (alias of --threads)");
+  cmd->add_option_group("workers")->add_option("--workers", f->engine.threads,
+                                               "Worker loop threads (alias of --threads)");
   cmd->add_flag("--quiet", f->quiet, "No progress lines");
   cmd->callback([&state, f, db] { state.exit_code = Run(*f, *db); });
 }

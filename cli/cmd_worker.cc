@@ -1,10 +1,9 @@
 // mxcensus worker: takes shards from a coordinator, resolves and probes them, streams results.
+#include <prometheus/exposer.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <random>
-
-#include <prometheus/exposer.h>
 
 #include "cli/admin_client.h"
 #include "cli/command.h"

@@ -38,7 +38,8 @@ void EngineFlags::Add(CLI::App* cmd) {
   cmd->add_option("--tls-timeout", tls_timeout, "TLS handshake timeout")->capture_default_str();
   cmd->add_option("--quit-timeout", quit_timeout, "How long to wait for the reply to QUIT")
       ->capture_default_str();
-  cmd->add_option("--resolver", resolvers, "DNS resolver IP:PORT (repeatable; default: the system's)");
+  cmd->add_option("--resolver", resolvers,
+                  "DNS resolver IP:PORT (repeatable; default: the system's)");
   cmd->add_option("--dns-timeout", dns_timeout_ms, "First DNS attempt timeout in ms")
       ->capture_default_str();
   cmd->add_option("--dns-tries", dns_tries, "DNS attempts per query and resolver")
@@ -57,7 +58,8 @@ absl::StatusOr<worker::WorkerNodeOptions> EngineFlags::Build() const {
         std::tuple{"--quit-timeout", &quit_timeout, &e.timeouts.quit_ms}}) {
     auto v = probe::ParseDurationMs(*text);
     if (!v.ok()) {
-      return absl::InvalidArgumentError(std::string(flag) + ": " + std::string(v.status().message()));
+      return absl::InvalidArgumentError(std::string(flag) + ": " +
+                                        std::string(v.status().message()));
     }
     *ms = *v;
   }
@@ -85,7 +87,8 @@ absl::StatusOr<worker::WorkerNodeOptions> EngineFlags::Build() const {
   for (const auto& r : resolvers) {
     auto addr = dns::ParseResolverAddress(r);
     if (!addr.ok()) {
-      return absl::InvalidArgumentError("--resolver " + r + ": " + std::string(addr.status().message()));
+      return absl::InvalidArgumentError("--resolver " + r + ": " +
+                                        std::string(addr.status().message()));
     }
   }
   o.dns.servers = resolvers;

@@ -33,7 +33,8 @@ bool CoordinatorCore::Authorized(const grpc::ServerContextBase* context) const {
   // Constant-time comparison: the token is a secret.
   if (value.size() != expected.size()) return false;
   unsigned char diff = 0;
-  for (size_t i = 0; i < value.size(); ++i) diff |= static_cast<unsigned char>(value[i] ^ expected[i]);
+  for (size_t i = 0; i < value.size(); ++i)
+    diff |= static_cast<unsigned char>(value[i] ^ expected[i]);
   return diff == 0;
 }
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -8,8 +10,6 @@
 #include <set>
 #include <string>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "coordinator/db_executor.h"
 #include "coordinator/metrics.h"

@@ -17,8 +17,8 @@ CoordinatorMetrics::CoordinatorMetrics(std::shared_ptr<prometheus::Registry> reg
                        .Name("mxcensus_storage_copy_duration_seconds")
                        .Help("Time to COPY and merge one result batch")
                        .Register(*registry)
-                       .Add({}, Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                             0.05, 0.1, 0.25, 0.5, 1, 2.5});
+                       .Add({}, Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                            0.1, 0.25, 0.5, 1, 2.5});
   auto& acked = BuildCounter()
                     .Name("mxcensus_results_acked_total")
                     .Help("Result batches committed and acked to workers, by lease freshness")

@@ -1,12 +1,12 @@
 #pragma once
 
-#include <memory>
-#include <string>
-
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
 
 namespace mxcensus::coordinator {
 
@@ -24,7 +24,7 @@ struct CoordinatorMetrics {
   prometheus::Gauge* workers_connected;
   prometheus::Gauge* ingest_queue;
   prometheus::Counter* unauthenticated;
-  prometheus::Family<prometheus::Gauge>* shards;  // {state, kind}
+  prometheus::Family<prometheus::Gauge>* shards;          // {state, kind}
   prometheus::Family<prometheus::Gauge>* crawl_progress;  // {stage}: latest crawl, 0..1
 };
 

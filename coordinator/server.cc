@@ -1,9 +1,9 @@
 #include "coordinator/server.h"
 
+#include <prometheus/exposer.h>
+
 #include <fstream>
 #include <sstream>
-
-#include <prometheus/exposer.h>
 
 #include "coordinator/session/session_reactor.h"
 #include "storage/crawl_store.h"
@@ -45,8 +45,8 @@ void FillStatus(const storage::CrawlInfo& info, int workers, v1::CrawlStatus* ou
 }
 
 grpc::Status ToGrpc(const absl::Status& s) {
-  auto code = s.code() == absl::StatusCode::kNotFound       ? grpc::StatusCode::NOT_FOUND
-              : s.code() == absl::StatusCode::kUnavailable  ? grpc::StatusCode::UNAVAILABLE
+  auto code = s.code() == absl::StatusCode::kNotFound          ? grpc::StatusCode::NOT_FOUND
+              : s.code() == absl::StatusCode::kUnavailable     ? grpc::StatusCode::UNAVAILABLE
               : s.code() == absl::StatusCode::kInvalidArgument ? grpc::StatusCode::INVALID_ARGUMENT
                                                                : grpc::StatusCode::INTERNAL;
   return grpc::Status(code, std::string(s.message()));
@@ -75,11 +75,13 @@ class CoordinatorServer::AdminService final
   grpc::Status StartCrawl(grpc::ServerContext* ctx, const v1::StartCrawlRequest* req,
                           v1::StartCrawlResponse* resp) override {
     if (!core_->Authorized(ctx)) return Unauthenticated();
-    if (req->name().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name is empty");
+    if (req->name().empty())
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name is empty");
     storage::CrawlSpec spec;
     spec.name = req->name();
     spec.port = static_cast<uint16_t>(req->port() ? req->port() : 25);
-    if (req->resolve_shard_size()) spec.resolve_shard_size = static_cast<int>(req->resolve_shard_size());
+    if (req->resolve_shard_size())
+      spec.resolve_shard_size = static_cast<int>(req->resolve_shard_size());
     if (req->probe_shard_size()) spec.probe_shard_size = static_cast<int>(req->probe_shard_size());
     spec.probe_ipv6 = req->probe_ipv6();
     std::vector<storage::DomainInput> domains;

@@ -26,11 +26,11 @@ WorkerMetrics::WorkerMetrics(std::shared_ptr<prometheus::Registry> reg) : regist
                            .Name("mxcensus_probe_stage_duration_seconds")
                            .Help("Time spent in each probe stage")
                            .Register(*registry);
-  const Histogram::BucketBoundaries buckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                            0.1,    0.25,  0.5,    1,     2.5,  5,     10, 30};
+  const Histogram::BucketBoundaries buckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                            0.25,   0.5,   1,      2.5,   5,    10,    30};
   for (int i = 0; i < kProbeStageCount; ++i) {
-    stage_seconds[static_cast<size_t>(i)] = &stage_family.Add(
-        {{"stage", std::string(StageName(static_cast<ProbeStage>(i)))}}, buckets);
+    stage_seconds[static_cast<size_t>(i)] =
+        &stage_family.Add({{"stage", std::string(StageName(static_cast<ProbeStage>(i)))}}, buckets);
   }
   probe_seconds = &BuildHistogram()
                        .Name("mxcensus_probe_duration_seconds")

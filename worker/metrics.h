@@ -1,12 +1,12 @@
 #pragma once
 
-#include <array>
-#include <memory>
-
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include <array>
+#include <memory>
 
 #include "common/outcome.h"
 
@@ -18,8 +18,8 @@ struct WorkerMetrics {
   explicit WorkerMetrics(std::shared_ptr<prometheus::Registry> registry);
 
   std::shared_ptr<prometheus::Registry> registry;
-  std::array<prometheus::Counter*, kProbeOutcomeCount> probes;      // {outcome}
-  std::array<prometheus::Counter*, kDnsStatusCount> domains;        // {status}
+  std::array<prometheus::Counter*, kProbeOutcomeCount> probes;         // {outcome}
+  std::array<prometheus::Counter*, kDnsStatusCount> domains;           // {status}
   std::array<prometheus::Histogram*, kProbeStageCount> stage_seconds;  // {stage}
   prometheus::Histogram* probe_seconds;
   prometheus::Gauge* in_flight;

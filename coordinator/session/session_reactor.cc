@@ -15,15 +15,16 @@ storage::LeaseRef RefOf(const v1::ResultBatch& b) {
   storage::LeaseRef ref;
   ref.crawl_id = static_cast<int64_t>(b.crawl_id());
   ref.kind = b.kind() == v1::SHARD_KIND_RESOLVE ? storage::ShardKind::kResolve
-                                                 : storage::ShardKind::kProbe;
+                                                : storage::ShardKind::kProbe;
   ref.shard_id = static_cast<int>(b.shard_id());
   ref.token = static_cast<int64_t>(b.lease_token());
   return ref;
 }
 
-v1::CoordinatorMessage AssignmentOf(const storage::Lease& lease) {
+v1::CoordinatorMessage AssignmentOf(const storage::Lease& lease, std::chrono::seconds duration) {
   v1::CoordinatorMessage m;
   auto* a = m.mutable_assign();
+  a->set_lease_seconds(static_cast<uint32_t>(duration.count()));
   a->set_crawl_id(static_cast<uint64_t>(lease.ref.crawl_id));
   a->set_shard_id(static_cast<uint32_t>(lease.ref.shard_id));
   a->set_lease_token(static_cast<uint64_t>(lease.ref.token));
@@ -99,7 +100,8 @@ void SessionReactor::Handle(const v1::WorkerMessage& m) {
       auto duration = core_->options().lease_duration;
       core_->db().Post([owner, duration](storage::CrawlStore& s) {
         auto st = s.RenewLeases(owner, duration);
-        if (!st.ok()) fprintf(stderr, "coordinator: renew leases: %s\n", std::string(st.message()).c_str());
+        if (!st.ok())
+          fprintf(stderr, "coordinator: renew leases: %s\n", std::string(st.message()).c_str());
       });
       break;
     }
@@ -126,8 +128,9 @@ void SessionReactor::OnBatch(const v1::ResultBatch& batch) {
   core_->db().Post([core, h = handle_, ref, batch_id, complete, owner, probes = std::move(probes),
                     domains = std::move(domains)](storage::CrawlStore& s) {
     const auto start = Clock::now();
-    auto r = ref.kind == storage::ShardKind::kResolve ? s.IngestDomains(ref, domains, complete)
-                                                       : s.IngestProbes(ref, probes, complete, owner);
+    auto r = ref.kind == storage::ShardKind::kResolve
+                 ? s.IngestDomains(ref, domains, complete)
+                 : s.IngestProbes(ref, probes, complete, owner);
     std::lock_guard lock(h->mu);
     if (h->reactor == nullptr) return;  // committed or not, the worker re-sends after reconnecting
     if (!r.ok()) {
@@ -174,7 +177,7 @@ void SessionReactor::RequestWork() {
       } else if (lease->has_value()) {
         --r->credits_;
         if (!r->finished_) {
-          r->out_.push_back(AssignmentOf(**lease));
+          r->out_.push_back(AssignmentOf(**lease, duration));
           r->PumpLocked();
         }
         more = r->credits_ > 0;

@@ -1,11 +1,11 @@
 #pragma once
 
+#include <uv.h>
+
 #include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
-
-#include <uv.h>
 
 namespace mxcensus::worker {
 

@@ -46,10 +46,9 @@ void Observe(WorkerMetrics& m, const ProbeResult& r) {
   m.probes[static_cast<size_t>(r.outcome)]->Increment();
   if (r.tls && r.tls->handshake_complete) m.tls_ok->Increment();
   m.probe_seconds->Observe(r.timing_ms.total / 1000.0);
-  const std::optional<double>* stages[] = {&r.timing_ms.connect, &r.timing_ms.banner,
-                                           &r.timing_ms.ehlo,    nullptr,
-                                           &r.timing_ms.starttls, &r.timing_ms.tls,
-                                           &r.timing_ms.ehlo_tls, &r.timing_ms.quit};
+  const std::optional<double>* stages[] = {
+      &r.timing_ms.connect,  &r.timing_ms.banner, &r.timing_ms.ehlo,     nullptr,
+      &r.timing_ms.starttls, &r.timing_ms.tls,    &r.timing_ms.ehlo_tls, &r.timing_ms.quit};
   for (int i = 0; i < kProbeStageCount; ++i) {
     if (stages[i] && stages[i]->has_value()) {
       m.stage_seconds[static_cast<size_t>(i)]->Observe(**stages[i] / 1000.0);
@@ -80,36 +79,37 @@ absl::StatusOr<std::unique_ptr<WorkerNode>> WorkerNode::Create(WorkerNodeOptions
     dns::ResolverOptions dopts = node->opts_.dns;
     WorkerNode* self = node.get();
     ts->node = self;
-    ts->loop.Start([ts, po = std::move(po), dopts = std::move(dopts), self, &mu, &cv, &ready]() mutable {
-      auto engine = probe::ProbeEngine::Create(ts->loop.loop(), std::move(po));
-      auto resolver = dns::DomainResolver::Create(ts->loop.loop(), std::move(dopts));
-      if (!engine.ok()) {
-        ts->init_status = engine.status();
-      } else if (!resolver.ok()) {
-        ts->init_status = resolver.status();
-      } else {
-        ts->engine = *std::move(engine);
-        ts->resolver = *std::move(resolver);
-      }
-      uv_timer_init(ts->loop.loop(), &ts->flush_timer);
-      ts->flush_timer.data = ts;
-      const uint64_t every = static_cast<uint64_t>(self->opts_.batch_interval_ms);
-      uv_timer_start(
-          &ts->flush_timer,
-          [](uv_timer_t* timer) {
-            // Results stream out as they finish: a partial batch waits at most one interval.
-            auto* st = static_cast<ThreadState*>(timer->data);
-            for (auto& [key, run] : st->shards) {
-              if (run->pending.probes_size() + run->pending.domains_size() > 0) {
-                st->node->Emit(st, key, run.get(), false);
-              }
-            }
-          },
-          every, every);
-      std::lock_guard lock(mu);
-      ++ready;
-      cv.notify_all();
-    });
+    ts->loop.Start(
+        [ts, po = std::move(po), dopts = std::move(dopts), self, &mu, &cv, &ready]() mutable {
+          auto engine = probe::ProbeEngine::Create(ts->loop.loop(), std::move(po));
+          auto resolver = dns::DomainResolver::Create(ts->loop.loop(), std::move(dopts));
+          if (!engine.ok()) {
+            ts->init_status = engine.status();
+          } else if (!resolver.ok()) {
+            ts->init_status = resolver.status();
+          } else {
+            ts->engine = *std::move(engine);
+            ts->resolver = *std::move(resolver);
+          }
+          uv_timer_init(ts->loop.loop(), &ts->flush_timer);
+          ts->flush_timer.data = ts;
+          const uint64_t every = static_cast<uint64_t>(self->opts_.batch_interval_ms);
+          uv_timer_start(
+              &ts->flush_timer,
+              [](uv_timer_t* timer) {
+                // Results stream out as they finish: a partial batch waits at most one interval.
+                auto* st = static_cast<ThreadState*>(timer->data);
+                for (auto& [key, run] : st->shards) {
+                  if (run->pending.probes_size() + run->pending.domains_size() > 0) {
+                    st->node->Emit(st, key, run.get(), false);
+                  }
+                }
+              },
+              every, every);
+          std::lock_guard lock(mu);
+          ++ready;
+          cv.notify_all();
+        });
   }
   std::unique_lock lock(mu);
   cv.wait(lock, [&] { return ready == n; });
@@ -124,7 +124,23 @@ absl::StatusOr<std::unique_ptr<WorkerNode>> WorkerNode::Create(WorkerNodeOptions
 
 WorkerNode::~WorkerNode() { Stop(); }
 
-void WorkerNode::Assign(v1::ShardAssignment a) {
+bool WorkerNode::Assign(v1::ShardAssignment a) {
+  const ShardKey key{a.crawl_id(), a.shard_id()};
+  {
+    std::lock_guard lock(running_mu_);
+    auto it = running_.find(key);
+    if (it != running_.end()) {
+      // Our lease ran out while we were still at it and we got the shard again: carry on
+      // under the new token (the items are the ones we are already working on).
+      ThreadState* t = it->second;
+      const uint64_t token = a.lease_token();
+      t->loop.Post([t, key, token] {
+        auto run = t->shards.find(key);
+        if (run != t->shards.end()) run->second->pending.set_lease_token(token);
+      });
+      return false;
+    }
+  }
   // Least loaded thread: shards differ in size (a shard's remainder after a re-lease).
   ThreadState* best = nullptr;
   for (auto& t : threads_) {
@@ -132,7 +148,12 @@ void WorkerNode::Assign(v1::ShardAssignment a) {
   }
   ++shards_in_progress_;
   best->load += 1;
+  {
+    std::lock_guard lock(running_mu_);
+    running_[key] = best;
+  }
   best->loop.Post([this, best, a = std::move(a)]() mutable { RunShard(best, std::move(a)); });
+  return true;
 }
 
 void WorkerNode::Emit(ThreadState* t, ShardKey key, ShardRun* run, bool complete) {
@@ -143,6 +164,10 @@ void WorkerNode::Emit(ThreadState* t, ShardKey key, ShardRun* run, bool complete
   counters_.batches++;
   sink_->OnBatch(std::move(out));
   if (complete) {
+    {
+      std::lock_guard lock(running_mu_);
+      running_.erase(key);
+    }
     t->shards.erase(key);  // destroys `run`
     t->load -= 1;
     --shards_in_progress_;
@@ -166,8 +191,8 @@ void WorkerNode::RunShard(ThreadState* t, v1::ShardAssignment a) {
   ShardRun* run = owned.get();
   run->resolve = a.has_resolve();
   run->pending = NewBatch(a, run->resolve);
-  run->outstanding = static_cast<size_t>(run->resolve ? a.resolve().domains_size()
-                                                      : a.probe().targets_size());
+  run->outstanding =
+      static_cast<size_t>(run->resolve ? a.resolve().domains_size() : a.probe().targets_size());
   t->shards[key] = std::move(owned);
   if (run->outstanding == 0) {
     Emit(t, key, run, true);

@@ -2,7 +2,9 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -20,8 +22,8 @@ struct WorkerNodeOptions {
   int threads = 1;
   probe::ProbeEngineOptions probe;  // probe.concurrency is for the whole node
   dns::ResolverOptions dns;
-  size_t batch_size = 250;       // results per batch at most
-  int batch_interval_ms = 200;   // a partial batch goes out after this long
+  size_t batch_size = 250;           // results per batch at most
+  int batch_interval_ms = 200;       // a partial batch goes out after this long
   WorkerMetrics* metrics = nullptr;  // optional; must outlive the node
 };
 
@@ -44,8 +46,10 @@ class WorkerNode {
                                                             ResultSink* sink);
   ~WorkerNode();  // Stop()s if needed
 
-  // Thread-safe: runs the shard on the least loaded thread.
-  void Assign(v1::ShardAssignment assignment);
+  // Thread-safe: runs the shard on the least loaded thread. A shard this node is already
+  // running (its lease expired and came back to us) keeps running under the new lease token;
+  // returns false in that case, and the caller's capacity slot for it is free again.
+  bool Assign(v1::ShardAssignment assignment);
   int shards_in_progress() const { return shards_in_progress_.load(); }
   // Finishes what is in flight (no new shards should be assigned), then closes the loops.
   void Stop();
@@ -69,7 +73,8 @@ class WorkerNode {
   ResultSink* sink_;
   std::vector<std::unique_ptr<ThreadState>> threads_;
   std::atomic<int> shards_in_progress_{0};
-  std::atomic<size_t> next_thread_{0};
+  std::mutex running_mu_;
+  std::map<ShardKey, ThreadState*> running_;  // guarded by running_mu_
   Counters counters_;
   bool stopped_ = false;
 };

@@ -109,7 +109,9 @@ absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& 
 
 }  // namespace
 
-SessionClient::SessionClient(SessionClientOptions opts) : opts_(std::move(opts)) {}
+SessionClient::SessionClient(SessionClientOptions opts)
+    : opts_(std::move(opts)),
+      heartbeat_(std::chrono::duration_cast<std::chrono::milliseconds>(opts_.heartbeat)) {}
 
 absl::StatusOr<std::unique_ptr<SessionClient>> SessionClient::Create(SessionClientOptions opts) {
   std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
@@ -215,7 +217,8 @@ void SessionClient::ConnectLoop() {
     first = false;
     reconnects_++;
     if (opts_.metrics) opts_.metrics->reconnects->Increment();
-    if (std::chrono::steady_clock::now() - opened > std::chrono::seconds(10)) backoff = std::chrono::milliseconds(200);
+    if (std::chrono::steady_clock::now() - opened > std::chrono::seconds(10))
+      backoff = std::chrono::milliseconds(200);
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, backoff, [this] { return stopping_; });
     if (stopping_) return;
@@ -226,7 +229,7 @@ void SessionClient::ConnectLoop() {
 void SessionClient::HeartbeatLoop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
-    cv_.wait_for(lock, opts_.heartbeat, [this] { return stopping_; });
+    cv_.wait_for(lock, heartbeat_, [this] { return stopping_; });
     if (stopping_ || stream_ == nullptr) continue;
     v1::WorkerMessage m;
     m.mutable_heartbeat()->set_unacked(static_cast<uint32_t>(unacked_.size()));
@@ -237,9 +240,16 @@ void SessionClient::HeartbeatLoop() {
 
 void SessionClient::OnStreamMessage(const v1::CoordinatorMessage& m) {
   switch (m.msg_case()) {
-    case v1::CoordinatorMessage::kAssign:
-      node_->Assign(m.assign());
+    case v1::CoordinatorMessage::kAssign: {
+      if (m.assign().lease_seconds() > 0) {
+        // Heartbeats renew our leases: send them three times per lease.
+        std::lock_guard lock(mu_);
+        heartbeat_ =
+            std::min(heartbeat_, std::chrono::milliseconds(m.assign().lease_seconds() * 1000 / 3));
+      }
+      if (!node_->Assign(m.assign())) OnShardFinished();  // a re-lease of a shard we run
       break;
+    }
     case v1::CoordinatorMessage::kAck: {
       std::lock_guard lock(mu_);
       for (uint64_t id : m.ack().batch_ids()) {
@@ -286,9 +296,8 @@ void SessionClient::OnShardFinished() {
 bool SessionClient::Drain(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   draining_ = true;
-  const bool done = cv_.wait_for(lock, timeout, [this] {
-    return node_->shards_in_progress() == 0 && unacked_.empty();
-  });
+  const bool done = cv_.wait_for(
+      lock, timeout, [this] { return node_->shards_in_progress() == 0 && unacked_.empty(); });
   stopping_ = true;
   if (stream_ != nullptr) stream_->Cancel();
   cv_.notify_all();

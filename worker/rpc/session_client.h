@@ -1,5 +1,7 @@
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -8,8 +10,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "proto/mxcensus.grpc.pb.h"
 #include "worker/node/worker_node.h"
@@ -20,12 +20,12 @@ struct WorkerMetrics;
 
 struct SessionClientOptions {
   std::string coordinator = "127.0.0.1:7400";
-  std::string token;       // bearer token; empty = none
-  std::string tls_ca;      // PEM file: verify the coordinator with it (enables TLS)
-  std::string tls_cert;    // PEM files: our client certificate (mutual TLS)
+  std::string token;     // bearer token; empty = none
+  std::string tls_ca;    // PEM file: verify the coordinator with it (enables TLS)
+  std::string tls_cert;  // PEM files: our client certificate (mutual TLS)
   std::string tls_key;
   std::string tls_server_name;  // override the name checked on the coordinator's certificate
-  std::string worker_id;   // stable for this process
+  std::string worker_id;        // stable for this process
   uint32_t max_inflight = 0;
   uint32_t threads = 1;
   int capacity_shards = 4;  // shards this worker holds at once
@@ -75,7 +75,7 @@ class SessionClient : public ResultSink {
   Stream* stream_ = nullptr;  // the live stream, if any
   bool draining_ = false;
   bool stopping_ = false;
-  int granted_ = 0;  // credit given on the live stream and not yet used by an assignment
+  std::chrono::milliseconds heartbeat_;  // guarded by mu_; shrinks to a third of the lease
   std::atomic<uint64_t> reconnects_{0};
   std::thread connect_thread_;
   std::thread heartbeat_thread_;

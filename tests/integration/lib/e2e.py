@@ -200,53 +200,58 @@ def canon_domain(d):
     return d
 
 
-def score(dsn, crawl_id, lab_dir, max_report=15):
-    """Every domain and every probed target against the truth; returns a list of mismatches."""
+def score(dsn, crawl_id, lab_dir, max_report=25):
+    """Every domain and every probed target against the truth. Returns a list of mismatch
+    classes, largest first, each with its count and one example (an empty list when exact)."""
+    from collections import Counter
     hosts, domains = load_truth(lab_dir)
-    problems = []
+    classes, examples = Counter(), {}
+
+    def miss(cls, example):
+        classes[cls] += 1
+        examples.setdefault(cls, example)
+
     got_domains = db_domains(dsn, crawl_id)
-    if set(got_domains) != set(domains):
-        problems.append(f"domain sets differ: {len(got_domains)} in DB, {len(domains)} in truth")
+    for name in set(domains) ^ set(got_domains):
+        miss("domain only in " + ("truth" if name in domains else "db"), name)
     for name, truth in domains.items():
         got = got_domains.get(name)
         if got is None:
             continue
-        if canon_domain(got) != canon_domain(truth):
-            problems.append(f"domain {name}: got {json.dumps(canon_domain(got))} "
-                            f"want {json.dumps(canon_domain(truth))}")
+        g, t = canon_domain(got), canon_domain(truth)
+        for k in sorted(set(g) | set(t)):
+            if g.get(k) != t.get(k):
+                miss(f"domain {k} (truth status {t.get('status')})",
+                     f"{name}: got {json.dumps(g.get(k))} want {json.dumps(t.get(k))}")
     probes = db_probes(dsn, crawl_id)
     seen = set()
     for p in probes:
         key = (p["ip"], p["port"])
         if (key, p["name"]) in seen:
-            problems.append(f"duplicate probe row {key} {p['name']}")
+            miss("duplicate probe row", str(key))
         seen.add((key, p["name"]))
         t = hosts.get(key)
         if t is None:
-            problems.append(f"probe of unknown host {key}")
+            miss("probe of a host not in truth", str(key))
             continue
+        prof = t.get("profile")
         for field in ("outcome", "stage", "helo_fallback", "pipelined_after_starttls"):
             if field in t and t[field] != p[field]:
-                problems.append(f"{key} {t.get('profile')}: {field} {p[field]!r} want {t[field]!r}")
-        if t.get("tls"):
-            for k, v in t["tls"].items():
-                g = (p["tls"] or {}).get(k)
-                if g != v:
-                    problems.append(f"{key} {t.get('profile')}: tls.{k} {g!r} want {v!r}")
-    # Every address of every MX of every resolved domain must have been probed, once.
+                miss(f"{prof}: {field} {p[field]!r} want {t[field]!r}", str(key))
+        for k, v in (t.get("tls") or {}).items():
+            g = (p["tls"] or {}).get(k)
+            if g != v:
+                miss(f"{prof}: tls.{k} want {v!r}", f"{key}: got {g!r}")
     expected = set()
     for d in domains.values():
         for m in d.get("mx", []):
             for ip in m.get("ipv4") or []:
                 expected.add((ip, m["name"]))
-    got_targets = {(p["ip"], p["name"]) for p in probes}
-    missing = expected - got_targets
-    if missing:
-        problems.append(f"{len(missing)} MX targets never probed, e.g. {sorted(missing)[:3]}")
+    for target in expected - {(p["ip"], p["name"]) for p in probes}:
+        miss("MX target never probed", str(target))
     if len(probes) != len(expected):
-        problems.append(f"{len(probes)} probe rows for {len(expected)} unique targets")
-    return problems[:max_report] + ([f"... {len(problems) - max_report} more"]
-                                    if len(problems) > max_report else [])
+        miss("probe rows != unique targets", f"{len(probes)} rows, {len(expected)} targets")
+    return [f"{n:6d} x {cls}   e.g. {examples[cls]}" for cls, n in classes.most_common(max_report)]
 
 
 def free_port():
