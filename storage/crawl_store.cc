@@ -16,6 +16,7 @@ CrawlStore::~CrawlStore() = default;
 absl::StatusOr<pqxx::connection*> CrawlStore::Conn() {
   if (conn_ && conn_->is_open()) return conn_.get();
   conn_.reset();
+  staging_ready_ = false;
   auto c = Connect(dsn_);
   if (!c.ok()) return c.status();
   conn_ = *std::move(c);

@@ -140,6 +140,7 @@ class CrawlStore {
 
   std::string dsn_;
   std::unique_ptr<pqxx::connection> conn_;
+  bool staging_ready_ = false;  // the temp staging tables exist on conn_
   std::chrono::milliseconds retry_budget_{60000};
 };
 

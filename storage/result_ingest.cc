@@ -45,12 +45,17 @@ std::string Joined(const std::vector<std::string>& cols, const char* prefix = ""
 void CreateStaging(pqxx::work& tx) {
   // Temporary and per connection; emptied at every commit.
   tx.exec(
-      "CREATE TEMP TABLE IF NOT EXISTS probe_staging (LIKE probe INCLUDING DEFAULTS) "
-      "ON COMMIT DELETE ROWS;"
-      "ALTER TABLE probe_staging ADD COLUMN IF NOT EXISTS chain_der bytea[];"
+      "CREATE TEMP TABLE IF NOT EXISTS probe_staging (LIKE probe INCLUDING DEFAULTS, "
+      "chain_der bytea[]) ON COMMIT DELETE ROWS;"
       "CREATE TEMP TABLE IF NOT EXISTS cert_staging (der bytea NOT NULL, subject text, "
       "issuer text, sans text[], not_before timestamptz, not_after timestamptz, key_type text, "
       "key_bits integer, sig_alg text, self_signed boolean) ON COMMIT DELETE ROWS;"
+      "CREATE TEMP TABLE IF NOT EXISTS domain_staging (domain text, status dns_status, "
+      "null_mx boolean, implicit_mx boolean, mta_sts text, tls_rpt text, spf text, dmarc text, "
+      "dmarc_policy text, error text, resolved_at timestamptz) ON COMMIT DELETE ROWS;"
+      "CREATE TEMP TABLE IF NOT EXISTS mx_staging (domain text, mx_name text, preference integer, "
+      "status dns_status, ipv4 inet[], ipv6 inet[], cname text, tlsa jsonb, tlsa_ad boolean) "
+      "ON COMMIT DELETE ROWS;"
       "SET LOCAL client_min_messages = warning;");
 }
 
@@ -188,7 +193,9 @@ absl::StatusOr<IngestResult> CrawlStore::IngestProbes(const LeaseRef& lease,
   return Run<IngestResult>(
       "ingest probes", [&](pqxx::connection& c) -> absl::StatusOr<IngestResult> {
         pqxx::work tx(c);
-        CreateStaging(tx);
+        // Temporary tables live as long as the connection: created once, emptied at commits.
+        const bool created = !staging_ready_;
+        if (created) CreateStaging(tx);
         IngestResult out;
         out.lease_current = LeaseIsCurrent(tx, lease);
         CopyCertificates(tx, results);
@@ -223,6 +230,7 @@ absl::StatusOr<IngestResult> CrawlStore::IngestProbes(const LeaseRef& lease,
               "AND p.ip = t.ip AND p.port = t.port AND p.mx_name = t.mx_name)");
         }
         tx.commit();
+        if (created) staging_ready_ = true;
         return out;
       });
 }
@@ -230,13 +238,7 @@ absl::StatusOr<IngestResult> CrawlStore::IngestProbes(const LeaseRef& lease,
 namespace {
 
 void CopyDomains(pqxx::work& tx, int64_t crawl_id, const std::vector<DomainResult>& results) {
-  tx.exec(
-      "CREATE TEMP TABLE IF NOT EXISTS domain_staging (domain text, status dns_status, "
-      "null_mx boolean, implicit_mx boolean, mta_sts text, tls_rpt text, spf text, dmarc text, "
-      "dmarc_policy text, error text, resolved_at timestamptz) ON COMMIT DELETE ROWS;"
-      "CREATE TEMP TABLE IF NOT EXISTS mx_staging (domain text, mx_name text, preference integer, "
-      "status dns_status, ipv4 inet[], ipv6 inet[], cname text, tlsa jsonb, tlsa_ad boolean) "
-      "ON COMMIT DELETE ROWS;");
+
   (void)crawl_id;
   {
     CopyWriter s(
@@ -287,7 +289,8 @@ absl::StatusOr<IngestResult> CrawlStore::IngestDomains(const LeaseRef& lease,
   return Run<
       IngestResult>("ingest domains", [&](pqxx::connection& c) -> absl::StatusOr<IngestResult> {
     pqxx::work tx(c);
-    tx.exec("SET LOCAL client_min_messages = warning");
+    const bool created = !staging_ready_;
+    if (created) CreateStaging(tx);
     IngestResult out;
     out.lease_current = LeaseIsCurrent(tx, lease);
     if (!results.empty()) {
@@ -321,6 +324,7 @@ absl::StatusOr<IngestResult> CrawlStore::IngestDomains(const LeaseRef& lease,
                                       "AND shard_id = $2 AND status IS NULL");
     }
     tx.commit();
+    if (created) staging_ready_ = true;
     return out;
   });
 }

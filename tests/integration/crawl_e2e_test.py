@@ -28,7 +28,7 @@ def test_two_crawls_of_a_5000_host_world_are_exact():
             ids.append(int(r.stdout.strip()))
         assert ids[0] != ids[1], ids
         for crawl_id in ids:
-            state = e2e.wait_finished(dsn, crawl_id, timeout=600)
+            state = e2e.wait_finished(dsn, crawl_id, timeout=600, procs=procs)
             assert state == "finished", state
             problems = e2e.score(dsn, crawl_id, lab_dir)
             assert not problems, "\n".join(problems)

@@ -18,9 +18,10 @@ LAB_BASE, DNS_PORT, HOSTS = "127.51.0.0", 25653, 1500
 SRC = os.environ.get("MXCENSUS_SOURCE_DIR", ".")
 
 
-def wait_probing_fraction(dsn, crawl_id, fraction, timeout=300):
+def wait_probing_fraction(dsn, crawl_id, fraction, procs, timeout=300):
     deadline = time.time() + timeout
     while time.time() < deadline:
+        procs.check()
         row = e2e.psql(dsn, f"SELECT state, targets_total FROM crawl WHERE crawl_id = {crawl_id}")
         state, total = row.strip().split("|")
         if state == "probing" and int(total) > 0 and \
@@ -51,7 +52,7 @@ class World:
         return int(r.stdout.strip())
 
     def check(self, crawl_id):
-        state = e2e.wait_finished(self.dsn, crawl_id, timeout=600)
+        state = e2e.wait_finished(self.dsn, crawl_id, timeout=600, procs=self.procs)
         assert state == "finished", state
         problems = e2e.score(self.dsn, crawl_id, self.lab_dir)
         assert not problems, "\n".join(problems)
@@ -70,8 +71,8 @@ def test_worker_killed_mid_probing():
         victim = w.worker("victim", slow=True)
         w.worker("survivor", slow=True)
         crawl_id = w.start_crawl("kill-worker")
-        wait_probing_fraction(w.dsn, crawl_id, 0.2)
-        victim.kill()
+        wait_probing_fraction(w.dsn, crawl_id, 0.2, w.procs)
+        w.procs.kill(victim)
         w.check(crawl_id)
     with_world(run)
 
@@ -82,9 +83,8 @@ def test_coordinator_killed_and_restarted():
         w.worker("w1", slow=True)
         w.worker("w2", slow=True)
         crawl_id = w.start_crawl("kill-coordinator")
-        wait_probing_fraction(w.dsn, crawl_id, 0.2)
-        coord.kill()
-        coord.wait()
+        wait_probing_fraction(w.dsn, crawl_id, 0.2, w.procs)
+        w.procs.kill(coord)
         time.sleep(1)
         w.coordinator()
         w.check(crawl_id)
@@ -105,7 +105,7 @@ def test_postgres_restarted_mid_crawl():
             w.worker("w1", slow=True)
             w.worker("w2", slow=True)
             crawl_id = w.start_crawl("restart-pg")
-            wait_probing_fraction(w.dsn, crawl_id, 0.2)
+            wait_probing_fraction(w.dsn, crawl_id, 0.2, w.procs)
             bindir = sorted(d for d in os.listdir("/usr/lib/postgresql"))[-1]
             pg_ctl = f"/usr/lib/postgresql/{bindir}/bin/pg_ctl"
             cmd = [pg_ctl, "-D", f"{pgdir}/data", "-m", "fast", "-w", "restart"]
@@ -124,7 +124,7 @@ def test_stalled_worker_past_its_lease():
         stalled = w.worker("stalled", slow=True)
         w.worker("healthy", slow=True)
         crawl_id = w.start_crawl("stall-worker")
-        wait_probing_fraction(w.dsn, crawl_id, 0.2)
+        wait_probing_fraction(w.dsn, crawl_id, 0.2, w.procs)
         stalled.send_signal(signal.SIGSTOP)
         time.sleep(10)  # longer than the 4 s lease: its shards go to the healthy worker
         stalled.send_signal(signal.SIGCONT)

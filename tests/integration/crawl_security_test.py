@@ -40,9 +40,9 @@ def test_wrong_token_is_refused_and_stores_nothing():
                                  "AND status IS NOT NULL").strip()
         leased = e2e.psql(dsn, "SELECT count(*) FROM shard WHERE state <> 'pending'").strip()
         assert resolved == "0" and leased == "0", (resolved, leased)
-        intruder.kill()
+        procs.kill(intruder)
         e2e.start_worker(procs, port, d, DNS_PORT, "honest", ("--token-file", good))
-        assert e2e.wait_finished(dsn, crawl_id, timeout=300) == "finished"
+        assert e2e.wait_finished(dsn, crawl_id, timeout=300, procs=procs) == "finished"
         problems = e2e.score(dsn, crawl_id, d)
         assert not problems, "\n".join(problems)
         r = e2e.mx("crawl", "list", "--coordinator", addr, check=False)
@@ -81,7 +81,7 @@ def test_mutual_tls_crawl():
         r = e2e.mx("crawl", "list", "--coordinator", addr, "--tls-ca", p("ca.pem"), check=False)
         assert r.returncode == 2, r.stderr
         e2e.start_worker(procs, port, d, DNS_PORT, "mtls-worker", tls)
-        assert e2e.wait_finished(dsn, crawl_id, timeout=300) == "finished"
+        assert e2e.wait_finished(dsn, crawl_id, timeout=300, procs=procs) == "finished"
         problems = e2e.score(dsn, crawl_id, d)
         assert not problems, "\n".join(problems)
 

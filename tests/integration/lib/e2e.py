@@ -40,6 +40,17 @@ class Procs:
     def __enter__(self):
         return self
 
+    def check(self):
+        """Fails at once when a process this test needs has died on its own."""
+        for p in self.procs:
+            if p.poll() is not None and not getattr(p, "expected_exit", False):
+                raise Fail(f"{p.name} exited with {p.returncode}:\n{tail(p.logname)}")
+
+    def kill(self, p):
+        p.expected_exit = True
+        p.kill()
+        p.wait()
+
     def __exit__(self, *exc):
         for p in self.procs:
             if p.poll() is None:
@@ -109,11 +120,13 @@ def start_coordinator(procs, dsn, port, extra=()):
 
 
 def worker_args(port, lab_dir, dns_port, extra=()):
+    extra = list(extra)
+    if "--concurrency" not in extra:
+        extra += ["--concurrency", "400"]
     return [MX, "worker", "--coordinator", f"127.0.0.1:{port}", "--allow-private",
             "--ca-file", os.path.join(lab_dir, "ca.pem"), "--resolver", f"127.0.0.1:{dns_port}",
             "--banner-timeout", "4s", "--command-timeout", "4s", "--tls-timeout", "4s",
-            "--connect-timeout", "3s", "--rate", "0", "--per-prefix", "0",
-            "--concurrency", "400", *extra]
+            "--connect-timeout", "3s", "--rate", "0", "--per-prefix", "0", *extra]
 
 
 def start_worker(procs, port, lab_dir, dns_port, name, extra=()):
@@ -124,7 +137,7 @@ def crawl_state(dsn, crawl_id):
     return psql(dsn, f"SELECT state FROM crawl WHERE crawl_id = {crawl_id}").strip()
 
 
-def wait_finished(dsn, crawl_id, timeout=600, on_tick=None):
+def wait_finished(dsn, crawl_id, timeout=600, on_tick=None, procs=None):
     deadline = time.time() + timeout
     while time.time() < deadline:
         state = crawl_state(dsn, crawl_id)
@@ -132,6 +145,8 @@ def wait_finished(dsn, crawl_id, timeout=600, on_tick=None):
             return state
         if on_tick:
             on_tick()
+        if procs:
+            procs.check()
         time.sleep(0.5)
     raise Fail(f"crawl {crawl_id} not finished after {timeout}s (state {crawl_state(dsn, crawl_id)})")
 
