@@ -124,7 +124,13 @@ void DnsServer::OnTcpConnection(uv_stream_t* server, int status) {
         conn->server->CloseConn(conn);
       },
       kTcpIdleMs, 0);
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), Alloc, OnTcpRead);
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&c->tcp),
+      [](uv_handle_t* h, size_t, uv_buf_t* b) {
+        DnsServer* owner = static_cast<TcpConn*>(h->data)->server;
+        *b = uv_buf_init(owner->buf_, sizeof owner->buf_);
+      },
+      OnTcpRead);
 }
 
 void DnsServer::OnTcpRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
