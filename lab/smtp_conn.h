@@ -49,6 +49,7 @@ struct Conn {
   uint8_t open_handles = 0;
   bool greeted = false;     // EHLO or HELO accepted
   bool want_write = false;  // poll for writability
+  uint8_t poll_events = 0;  // the events uv_poll is started with
   bool drain_after_flush = false;
   uint16_t commands = 0;
   uint16_t line_len = 0;

@@ -118,6 +118,7 @@ void SmtpServer::Accept(Listener* l) {
     uv_timer_init(loop_, &c->timer);
     c->open_handles = 2;
     c->state = ConnState::kCommands;
+    c->poll_events = UV_READABLE;
     uv_poll_start(&c->poll, UV_READABLE, OnConnEvent);
     OnAccepted(c);
   }
@@ -125,7 +126,10 @@ void SmtpServer::Accept(Listener* l) {
 
 void SmtpServer::UpdatePoll(Conn* c) {
   if (c->state == ConnState::kClosing) return;
-  uv_poll_start(&c->poll, UV_READABLE | (c->want_write ? UV_WRITABLE : 0), OnConnEvent);
+  const int events = UV_READABLE | (c->want_write ? UV_WRITABLE : 0);
+  if (events == c->poll_events) return;  // each change costs an epoll_ctl
+  c->poll_events = static_cast<uint8_t>(events);
+  uv_poll_start(&c->poll, events, OnConnEvent);
 }
 
 void SmtpServer::ArmTimer(Conn* c, uint64_t ms) {
