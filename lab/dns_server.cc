@@ -39,7 +39,9 @@ absl::StatusOr<std::unique_ptr<DnsServer>> DnsServer::Start(uv_loop_t* loop, con
   int rc = uv_ip4_addr(ip.c_str(), port, &sa);
   if (rc != 0) return absl::InvalidArgumentError(absl::StrCat("--dns: bad address ", ip));
   auto fail = [&](const char* what, int code) {
+    // The handles live inside `s`: let the loop finish closing them before `s` is freed.
     s->Close();
+    uv_run(loop, UV_RUN_NOWAIT);
     return absl::UnavailableError(
         absl::StrCat("DNS ", what, " on ", ip, ":", port, ": ", uv_strerror(code)));
   };
