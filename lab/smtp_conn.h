@@ -113,6 +113,7 @@ class SmtpServer {
   std::vector<Conn*> pool_;  // closed connections kept for reuse: no malloc per connection
   std::vector<Listener*> paused_;
   uv_timer_t resume_timer_;
+  std::string scratch_;   // replies are built here; Send() copies only what the kernel refuses
   char read_buf_[16384];  // one read buffer per loop: data is consumed synchronously
 };
 
