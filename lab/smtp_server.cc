@@ -445,11 +445,13 @@ int ServeSmtpHosts(const SmtpServeOptions& options) {
     Report(options.ready_fd, absl::StrCat("error ", listening.status().message(), "\n"));
     return 1;
   }
-  uv_signal_t sigterm, sigint;
+  // Only the supervisor's SIGTERM stops a serving process. A Ctrl-C reaches the whole process
+  // group; the supervisor forwards it, so that it never mistakes the children's exit for a
+  // crash.
+  signal(SIGINT, SIG_IGN);
+  uv_signal_t sigterm;
   uv_signal_init(&loop, &sigterm);
-  uv_signal_init(&loop, &sigint);
   uv_signal_start(&sigterm, OnStopSignal, SIGTERM);
-  uv_signal_start(&sigint, OnStopSignal, SIGINT);
   Report(options.ready_fd, absl::StrCat("ready ", *listening, "\n"));
   uv_run(&loop, UV_RUN_DEFAULT);
   // Stopped by a signal. The process exits right after this: the kernel closes the sockets
