@@ -39,7 +39,9 @@ absl::StatusOr<std::unique_ptr<DnsServer>> DnsServer::Start(uv_loop_t* loop, con
   int rc = uv_ip4_addr(ip.c_str(), port, &sa);
   if (rc != 0) return absl::InvalidArgumentError(absl::StrCat("--dns: bad address ", ip));
   auto fail = [&](const char* what, int code) {
+    // The handles live inside `s`: let the loop finish closing them before `s` is freed.
     s->Close();
+    uv_run(loop, UV_RUN_NOWAIT);
     return absl::UnavailableError(
         absl::StrCat("DNS ", what, " on ", ip, ":", port, ": ", uv_strerror(code)));
   };
@@ -124,7 +126,13 @@ void DnsServer::OnTcpConnection(uv_stream_t* server, int status) {
         conn->server->CloseConn(conn);
       },
       kTcpIdleMs, 0);
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), Alloc, OnTcpRead);
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&c->tcp),
+      [](uv_handle_t* h, size_t, uv_buf_t* b) {
+        DnsServer* owner = static_cast<TcpConn*>(h->data)->server;
+        *b = uv_buf_init(owner->buf_, sizeof owner->buf_);
+      },
+      OnTcpRead);
 }
 
 void DnsServer::OnTcpRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {

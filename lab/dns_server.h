@@ -17,6 +17,7 @@ class DnsServer {
  public:
   static absl::StatusOr<std::unique_ptr<DnsServer>> Start(uv_loop_t* loop, const Zone* zone,
                                                           const std::string& ip, uint16_t port);
+  // REQUIRES: Close() was called and the loop has run since (handles are closed).
   ~DnsServer();
   DnsServer(const DnsServer&) = delete;
   DnsServer& operator=(const DnsServer&) = delete;

@@ -23,31 +23,14 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/result_json.h"
+#include "lab/cert_util.h"
 
 namespace mxcensus::lab {
+
 namespace {
 
 constexpr int64_t kDay = 86400;
 using BnPtr = std::unique_ptr<BIGNUM, FnDeleter<BN_free>>;
-
-absl::Status SslError(std::string_view what) {
-  return absl::InternalError(absl::StrCat(std::string(what), ": ", OpenSslErrors()));
-}
-
-std::string Sha256Hex(const unsigned char* data, size_t len) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(data, len, md);
-  return HexEncode(std::string_view(reinterpret_cast<const char*>(md), sizeof md));
-}
-
-std::string Der(X509* cert) {
-  unsigned char* buf = nullptr;
-  int len = i2d_X509(cert, &buf);
-  if (len <= 0) return {};
-  std::string out(reinterpret_cast<char*>(buf), len);
-  OPENSSL_free(buf);
-  return out;
-}
 
 absl::StatusOr<std::string> ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -71,34 +54,6 @@ absl::Status WriteAtomically(const std::string& path, const std::string& data, m
   return absl::OkStatus();
 }
 
-absl::StatusOr<EvpPkeyPtr> NewEcKey() {
-  EvpPkeyPtr k(EVP_EC_gen("P-256"));
-  if (!k) return SslError("EC key generation");
-  return k;
-}
-
-absl::StatusOr<EvpPkeyPtr> NewRsaKey() {
-  EvpPkeyPtr k(EVP_RSA_gen(2048));
-  if (!k) return SslError("RSA key generation");
-  return k;
-}
-
-std::string KeyPem(EVP_PKEY* k) {
-  BioPtr b(BIO_new(BIO_s_mem()));
-  PEM_write_bio_PrivateKey(b.get(), k, nullptr, nullptr, 0, nullptr, nullptr);
-  char* p = nullptr;
-  long n = BIO_get_mem_data(b.get(), &p);
-  return std::string(p, n);
-}
-
-std::string CertPem(X509* c) {
-  BioPtr b(BIO_new(BIO_s_mem()));
-  PEM_write_bio_X509(b.get(), c);
-  char* p = nullptr;
-  long n = BIO_get_mem_data(b.get(), &p);
-  return std::string(p, n);
-}
-
 absl::StatusOr<EvpPkeyPtr> LoadKey(const std::string& path) {
   auto text = ReadAll(path);
   if (!text.ok()) return text.status();
@@ -117,118 +72,6 @@ absl::StatusOr<X509Ptr> LoadCert(const std::string& path) {
   return c;
 }
 
-struct CertSpec {
-  std::string subject_cn;
-  std::vector<std::string> sans;  // DNS names; empty for CAs
-  EVP_PKEY* key = nullptr;        // the subject's key
-  X509* issuer = nullptr;         // nullptr: self-signed
-  EVP_PKEY* issuer_key = nullptr;
-  int64_t not_before = 0, not_after = 0;
-  bool ca = false;
-  bool rsa_leaf = false;
-};
-
-bool AddExt(X509* cert, X509* issuer, int nid, const std::string& value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
-  if (ext == nullptr) return false;
-  bool ok = X509_add_ext(cert, ext, -1) == 1;
-  X509_EXTENSION_free(ext);
-  return ok;
-}
-
-absl::StatusOr<X509Ptr> MakeCert(const CertSpec& s) {
-  X509Ptr c(X509_new());
-  if (!c) return SslError("X509_new");
-  X509_set_version(c.get(), X509_VERSION_3);
-  unsigned char serial_bytes[15];
-  if (RAND_bytes(serial_bytes, sizeof serial_bytes) != 1) return SslError("RAND_bytes");
-  serial_bytes[0] &= 0x7f;  // positive
-  serial_bytes[0] |= 0x01;  // and of full length
-  BnPtr bn(BN_bin2bn(serial_bytes, sizeof serial_bytes, nullptr));
-  BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(c.get()));
-  X509_NAME* name = X509_get_subject_name(c.get());
-  if (s.ca) {
-    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-                               reinterpret_cast<const unsigned char*>("mxcensus lab"), -1, -1, 0);
-  }
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>(s.subject_cn.c_str()), -1, -1,
-                             0);
-  X509* issuer = s.issuer != nullptr ? s.issuer : c.get();
-  X509_set_issuer_name(c.get(), X509_get_subject_name(issuer));
-  ASN1_TIME_set(X509_getm_notBefore(c.get()), static_cast<time_t>(s.not_before));
-  ASN1_TIME_set(X509_getm_notAfter(c.get()), static_cast<time_t>(s.not_after));
-  X509_set_pubkey(c.get(), s.key);
-  bool ok = true;
-  if (s.ca) {
-    ok = AddExt(c.get(), issuer, NID_basic_constraints,
-                s.issuer != nullptr ? "critical,CA:TRUE,pathlen:0" : "critical,CA:TRUE") &&
-         AddExt(c.get(), issuer, NID_key_usage, "critical,keyCertSign,cRLSign") &&
-         AddExt(c.get(), issuer, NID_subject_key_identifier, "hash");
-  } else {
-    std::string sans;
-    for (const auto& n : s.sans) absl::StrAppend(&sans, sans.empty() ? "" : ",", "DNS:", n);
-    ok = AddExt(c.get(), issuer, NID_basic_constraints, "CA:FALSE") &&
-         AddExt(c.get(), issuer, NID_key_usage,
-                s.rsa_leaf ? "critical,digitalSignature,keyEncipherment"
-                           : "critical,digitalSignature") &&
-         AddExt(c.get(), issuer, NID_ext_key_usage, "serverAuth") &&
-         AddExt(c.get(), issuer, NID_subject_alt_name, sans);
-  }
-  if (s.issuer != nullptr) {
-    ok = ok && AddExt(c.get(), issuer, NID_authority_key_identifier, "keyid:always");
-  }
-  if (!ok) return SslError("certificate extensions");
-  if (X509_sign(c.get(), s.issuer_key != nullptr ? s.issuer_key : s.key, EVP_sha256()) <= 0) {
-    return SslError("X509_sign");
-  }
-  return c;
-}
-
-// A 1024-bit group: the RFC 2409 (Oakley group 2) prime, generator 2, as weak-DH servers ship.
-absl::StatusOr<EvpPkeyPtr> DhFromPrime(BIGNUM* p) {
-  BnPtr g(BN_new());
-  BN_set_word(g.get(), 2);
-  std::unique_ptr<OSSL_PARAM_BLD, FnDeleter<OSSL_PARAM_BLD_free>> bld(OSSL_PARAM_BLD_new());
-  OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_FFC_P, p);
-  OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_FFC_G, g.get());
-  std::unique_ptr<OSSL_PARAM, FnDeleter<OSSL_PARAM_free>> params(
-      OSSL_PARAM_BLD_to_param(bld.get()));
-  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "DH", nullptr));
-  EVP_PKEY* out = nullptr;
-  if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) <= 0 ||
-      EVP_PKEY_fromdata(ctx.get(), &out, EVP_PKEY_KEY_PARAMETERS, params.get()) <= 0) {
-    return SslError("DH parameters");
-  }
-  return EvpPkeyPtr(out);
-}
-
-// A fixed 512-bit safe-prime group (generated once with `openssl dhparam 512`, generator 2):
-// export-grade DH as logjam-vulnerable servers ship it. Embedded so that every lab is the same.
-constexpr char kDh512Pem[] =
-    "-----BEGIN DH PARAMETERS-----\n"
-    "MEYCQQDKcrwCFhP2VxM0f0pYZqPgdqI6lBEL12L1mDCfjhO5G0n1D5HdogfGi5us\n"
-    "T66qMdO29ldDtLsLzFPYjjRfi2tHAgEC\n"
-    "-----END DH PARAMETERS-----\n";
-
-absl::StatusOr<EvpPkeyPtr> Dh512() {
-  BioPtr b(BIO_new_mem_buf(kDh512Pem, -1));
-  EvpPkeyPtr k(PEM_read_bio_Parameters(b.get(), nullptr));
-  if (!k) return SslError("512-bit DH parameters");
-  return k;
-}
-
-std::string SpkiSha256(EVP_PKEY* key) {
-  unsigned char* buf = nullptr;
-  int len = i2d_PUBKEY(key, &buf);
-  std::string out = Sha256Hex(buf, len);
-  OPENSSL_free(buf);
-  return out;
-}
-
 // The fingerprint of everything a leaf depends on except time: the roots and every host's
 // certificate names. A different world (hosts, seed, mix, domains) or new CAs re-issue leaves.
 std::string LeavesFingerprint(const World& w, X509* ec_root, X509* rsa_root) {
@@ -243,20 +86,15 @@ std::string LeavesFingerprint(const World& w, X509* ec_root, X509* rsa_root) {
 
 }  // namespace
 
-std::string OpenSslErrors() {
-  std::string out;
-  unsigned long e;
-  while ((e = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    absl::StrAppend(&out, out.empty() ? "" : "; ", buf);
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
+Pki::Pki() = default;
+Pki::~Pki() = default;
 
-std::string CertSha256Hex(X509* cert) {
-  std::string der = Der(cert);
-  return Sha256Hex(reinterpret_cast<const unsigned char*>(der.data()), der.size());
+X509* Pki::leaf(size_t host) const {
+  if (!leaves_[host] && !leaf_der_[host].empty()) {
+    const auto* der = reinterpret_cast<const unsigned char*>(leaf_der_[host].data());
+    leaves_[host].reset(d2i_X509(nullptr, &der, static_cast<long>(leaf_der_[host].size())));
+  }
+  return leaves_[host].get();
 }
 
 absl::StatusOr<std::unique_ptr<Pki>> Pki::LoadOrCreate(const std::string& dir, const World& world,
@@ -337,7 +175,7 @@ absl::Status Pki::LoadOrCreateCas(const std::string& pki_dir, int64_t now) {
     const int64_t nb = now - 30 * kDay, na = now + 3650 * kDay;
     auto mk = [&](const char* cn, EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key,
                   X509Ptr* out) -> absl::Status {
-      auto c = MakeCert({cn, {}, key, issuer, issuer_key, nb, na, true, false});
+      auto c = MakeCert({nullptr, cn, {}, key, issuer, issuer_key, nb, na, true, false});
       if (!c.ok()) return c.status();
       *out = *std::move(c);
       return absl::OkStatus();
@@ -383,6 +221,9 @@ absl::Status Pki::LoadOrCreateCas(const std::string& pki_dir, int64_t now) {
   auto dh512 = Dh512();
   if (!dh512.ok()) return dh512.status();
   dh512_ = *std::move(dh512);
+  ec_leaf_pub_ = EncodePubkey(ec_leaf_key_.get());
+  rsa_leaf_pub_ = EncodePubkey(rsa_leaf_key_.get());
+  if (!ec_leaf_pub_ || !rsa_leaf_pub_) return SslError("encoding the leaf public keys");
   ec_spki_sha256_ = SpkiSha256(ec_leaf_key_.get());
   rsa_spki_sha256_ = SpkiSha256(rsa_leaf_key_.get());
   ec_root_sha256_ = CertSha256Hex(ec_root_.get());
@@ -395,6 +236,7 @@ absl::Status Pki::LoadOrIssueLeaves(const std::string& pki_dir, const World& wor
   const std::string cache = pki_dir + "/leaves.bin";
   leaves_.clear();
   leaves_.resize(world.hosts.size());
+  leaf_der_.assign(world.hosts.size(), std::string());
   // Cache format: "mxcensus-lab-leaves 1 <fingerprint> <issued-at>\n", then per host a 4-byte
   // big-endian length and the DER (length 0: no certificate).
   auto data = pki_dir.empty() ? absl::StatusOr<std::string>(absl::NotFoundError("in memory"))
@@ -424,15 +266,11 @@ absl::Status Pki::LoadOrIssueLeaves(const std::string& pki_dir, const World& wor
           ok = false;
           break;
         }
-        const unsigned char* der = u + 4;
-        leaves_[i].reset(d2i_X509(nullptr, &der, len));
-        ok = leaves_[i] != nullptr;
+        leaf_der_[i].assign(data->data() + pos, len);  // parsed when first served
         pos += len;
       }
       if (ok && pos == data->size()) return absl::OkStatus();
-      ERR_clear_error();
-      leaves_.clear();
-      leaves_.resize(world.hosts.size());
+      leaf_der_.assign(world.hosts.size(), std::string());
     }
   }
   leaves_issued_ = true;
@@ -450,7 +288,7 @@ absl::Status Pki::LoadOrIssueLeaves(const std::string& pki_dir, const World& wor
         results[t] = cert.status();
         return;
       }
-      leaves_[i] = *std::move(cert);
+      leaf_der_[i] = Der(cert->get());
     }
   };
   std::vector<std::thread> pool;
@@ -463,7 +301,7 @@ absl::Status Pki::LoadOrIssueLeaves(const std::string& pki_dir, const World& wor
   if (pki_dir.empty()) return absl::OkStatus();
   std::string out = absl::StrCat("mxcensus-lab-leaves 1 ", fp, " ", now, "\n");
   for (size_t i = 0; i < n; ++i) {
-    std::string der = leaves_[i] ? Der(leaves_[i].get()) : std::string();
+    const std::string& der = leaf_der_[i];
     const uint32_t len = static_cast<uint32_t>(der.size());
     const char be[4] = {static_cast<char>(len >> 24), static_cast<char>(len >> 16),
                         static_cast<char>(len >> 8), static_cast<char>(len)};
@@ -479,6 +317,7 @@ absl::StatusOr<X509Ptr> Pki::IssueLeaf(const Host& h, int64_t now) const {
   s.sans.push_back(s.subject_cn);
   for (const auto& a : h.aliases) s.sans.push_back(a);
   s.key = ec_leaf_key_.get();
+  s.pub = ec_leaf_pub_.get();
   s.issuer = ec_root_.get();
   s.issuer_key = ec_root_key_.get();
   s.not_before = now - 30 * kDay;
@@ -490,6 +329,7 @@ absl::StatusOr<X509Ptr> Pki::IssueLeaf(const Host& h, int64_t now) const {
       break;
     case CertKind::kRsaIntermediate:
       s.key = rsa_leaf_key_.get();
+      s.pub = rsa_leaf_pub_.get();
       s.issuer = rsa_int_.get();
       s.issuer_key = rsa_int_key_.get();
       s.rsa_leaf = true;
@@ -520,11 +360,26 @@ absl::Status Pki::ComputeFacts(const World& world) {
   facts_.assign(world.hosts.size(), LeafFacts{});
   for (size_t i = 0; i < world.hosts.size(); ++i) {
     const Host& h = world.hosts[i];
-    X509* leaf = leaves_[i].get();
-    if (leaf == nullptr) continue;
+    if (leaf_der_[i].empty()) continue;
     CertKind kind = Info(h.profile).cert_kind;
+    LeafFacts& f = facts_[i];
+    // The leaf's SANs are its subject name and all the host's aliases (IssueLeaf): it matches
+    // the MX name (and every alias) unless it was issued for another name.
+    f.name_match = h.cert_name.empty();
     auto& verdict = by_kind[static_cast<size_t>(kind)];
     if (!verdict) {
+      // Verified on the parsed certificate, as a prober sees it; the name too, which checks
+      // the shortcut above once per kind.
+      X509* leaf = this->leaf(i);
+      if (leaf == nullptr) return SslError("parsing a leaf");
+      bool parsed_match = X509_check_host(leaf, h.name.data(), h.name.size(), 0, nullptr) == 1;
+      for (const auto& alias : h.aliases) {
+        parsed_match =
+            parsed_match && X509_check_host(leaf, alias.data(), alias.size(), 0, nullptr) == 1;
+      }
+      if (parsed_match != f.name_match) {
+        return absl::InternalError(absl::StrCat("lab self-check: name match of ", h.name));
+      }
       struct StackFree {
         void operator()(STACK_OF(X509) * s) const { sk_X509_free(s); }
       };
@@ -539,15 +394,10 @@ absl::Status Pki::ComputeFacts(const World& world) {
           ok, ok ? std::nullopt : std::optional<std::string>(X509_verify_cert_error_string(err)));
       ERR_clear_error();
     }
-    LeafFacts& f = facts_[i];
-    f.sha256_hex = CertSha256Hex(leaf);
+    f.sha256_hex =
+        Sha256Hex(reinterpret_cast<const unsigned char*>(leaf_der_[i].data()), leaf_der_[i].size());
     f.chain_valid = verdict->first;
     f.verify_error = verdict->second;
-    f.name_match = X509_check_host(leaf, h.name.data(), h.name.size(), 0, nullptr) == 1;
-    for (const auto& alias : h.aliases) {
-      f.name_match =
-          f.name_match && X509_check_host(leaf, alias.data(), alias.size(), 0, nullptr) == 1;
-    }
     const TlsExpectation& want = Info(h.profile).tls;
     if (f.chain_valid != want.chain_valid || f.name_match != want.name_match) {
       return absl::InternalError(absl::StrCat(
@@ -563,7 +413,7 @@ std::string Pki::TlsaData(const Host& host, uint8_t usage) const {
   CertKind kind = Info(host.profile).cert_kind;
   const bool rsa = kind == CertKind::kRsaIntermediate;
   if (usage == 3) return rsa ? rsa_spki_sha256_ : ec_spki_sha256_;
-  if (kind == CertKind::kSelfSigned) return CertSha256Hex(leaves_[host.index].get());
+  if (kind == CertKind::kSelfSigned) return facts_[host.index].sha256_hex;
   return rsa ? rsa_root_sha256_ : ec_root_sha256_;
 }
 

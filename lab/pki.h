@@ -24,16 +24,21 @@ struct LeafFacts {
 // intermediate, one leaf key per algorithm (shared by all leaves of that algorithm: key
 // generation is the slow part), one leaf certificate per host, and the weak DH groups.
 // Everything is kept in DIR/pki and reused on later starts (leaves while the world is the same).
+struct EncodedPubkey;
+
 class Pki {
  public:
   // Loads DIR/pki or creates it, issues (or reloads) the leaves of `world`, writes DIR/ca.pem.
   // `now` is the Unix time validity windows are computed from. An empty `dir` keeps everything
   // in memory (unit tests).
+  ~Pki();
   static absl::StatusOr<std::unique_ptr<Pki>> LoadOrCreate(const std::string& dir,
                                                            const World& world, int64_t now);
 
-  // The leaf of host i (nullptr when its profile presents no certificate).
-  X509* leaf(size_t host) const { return leaves_[host].get(); }
+  // The leaf of host i (nullptr when its profile presents no certificate). Parsed from its
+  // DER on first use (parsing decodes the public key: ~100-200 us, too slow for 20,000 leaves
+  // at startup), so each serving process parses only the leaves it serves. Not thread-safe.
+  X509* leaf(size_t host) const;
   const LeafFacts& facts(size_t host) const { return facts_[host]; }
   EVP_PKEY* ec_leaf_key() const { return ec_leaf_key_.get(); }
   EVP_PKEY* rsa_leaf_key() const { return rsa_leaf_key_.get(); }
@@ -51,7 +56,7 @@ class Pki {
   bool leaves_issued() const { return leaves_issued_; }
 
  private:
-  Pki() = default;
+  Pki();
   absl::Status LoadOrCreateCas(const std::string& pki_dir, int64_t now);
   absl::Status LoadOrIssueLeaves(const std::string& pki_dir, const World& world, int64_t now);
   absl::Status ComputeFacts(const World& world);
@@ -60,7 +65,9 @@ class Pki {
   EvpPkeyPtr ec_root_key_, ec_int_key_, ec_leaf_key_, rsa_root_key_, rsa_int_key_, rsa_leaf_key_;
   X509Ptr ec_root_, ec_int_, rsa_root_, rsa_int_;
   EvpPkeyPtr dh1024_, dh512_;
-  std::vector<X509Ptr> leaves_;
+  std::vector<std::string> leaf_der_;    // per host, "" when none
+  mutable std::vector<X509Ptr> leaves_;  // parsed on demand
+  std::unique_ptr<EncodedPubkey> ec_leaf_pub_, rsa_leaf_pub_;
   std::vector<LeafFacts> facts_;
   std::string ec_spki_sha256_, rsa_spki_sha256_, ec_root_sha256_, rsa_root_sha256_;
   bool leaves_issued_ = false;

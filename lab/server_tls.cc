@@ -48,9 +48,10 @@ absl::StatusOr<std::unique_ptr<ServerTls>> ServerTls::Create(const Pki& pki) {
     SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
     if (!ctx) return Err("SSL_CTX_new", s.kind);
     SSL_CTX* c = ctx.get();
-    // The lab serves thousands of handshakes per second: no tickets, no session cache, buffers
-    // released between records (PERFORMANCE.md).
-    SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // The lab serves thousands of handshakes per second: no tickets, no session cache.
+    // Sessions are short (handshake, EHLO, QUIT): keeping the record buffers for the few
+    // milliseconds a session lives is cheaper than SSL_MODE_RELEASE_BUFFERS (measured: +6% CPU).
+    SSL_CTX_set_mode(c, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_options(c, SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_num_tickets(c, 0);
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);

@@ -49,6 +49,7 @@ struct Conn {
   uint8_t open_handles = 0;
   bool greeted = false;     // EHLO or HELO accepted
   bool want_write = false;  // poll for writability
+  uint8_t poll_events = 0;  // the events uv_poll is started with
   bool drain_after_flush = false;
   uint16_t commands = 0;
   uint16_t line_len = 0;
@@ -112,6 +113,7 @@ class SmtpServer {
   std::vector<Conn*> pool_;  // closed connections kept for reuse: no malloc per connection
   std::vector<Listener*> paused_;
   uv_timer_t resume_timer_;
+  std::string scratch_;   // replies are built here; Send() copies only what the kernel refuses
   char read_buf_[16384];  // one read buffer per loop: data is consumed synchronously
 };
 

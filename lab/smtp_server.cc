@@ -118,6 +118,7 @@ void SmtpServer::Accept(Listener* l) {
     uv_timer_init(loop_, &c->timer);
     c->open_handles = 2;
     c->state = ConnState::kCommands;
+    c->poll_events = UV_READABLE;
     uv_poll_start(&c->poll, UV_READABLE, OnConnEvent);
     OnAccepted(c);
   }
@@ -125,7 +126,10 @@ void SmtpServer::Accept(Listener* l) {
 
 void SmtpServer::UpdatePoll(Conn* c) {
   if (c->state == ConnState::kClosing) return;
-  uv_poll_start(&c->poll, UV_READABLE | (c->want_write ? UV_WRITABLE : 0), OnConnEvent);
+  const int events = UV_READABLE | (c->want_write ? UV_WRITABLE : 0);
+  if (events == c->poll_events) return;  // each change costs an epoll_ctl
+  c->poll_events = static_cast<uint8_t>(events);
+  uv_poll_start(&c->poll, events, OnConnEvent);
 }
 
 void SmtpServer::ArmTimer(Conn* c, uint64_t ms) {
@@ -426,17 +430,28 @@ int ServeSmtpHosts(const SmtpServeOptions& options) {
     Report(options.ready_fd, absl::StrCat("error ", tls.status().message(), "\n"));
     return 1;
   }
+  // Parse this slice's leaves now (each decodes a public key, ~100-200 us): paid once before
+  // "ready" by all serving processes in parallel, not by the first probe of every host.
+  for (uint32_t i = options.first_host; i < options.end_host; ++i) {
+    if (Info(options.world->hosts[i].profile).cert_kind != CertKind::kNone &&
+        options.pki->leaf(i) == nullptr) {
+      Report(options.ready_fd, absl::StrCat("error cannot parse the leaf of host ", i, "\n"));
+      return 1;
+    }
+  }
   auto server = std::make_unique<internal::SmtpServer>(&loop, options, *std::move(tls));
   auto listening = server->Listen();
   if (!listening.ok()) {
     Report(options.ready_fd, absl::StrCat("error ", listening.status().message(), "\n"));
     return 1;
   }
-  uv_signal_t sigterm, sigint;
+  // Only the supervisor's SIGTERM stops a serving process. A Ctrl-C reaches the whole process
+  // group; the supervisor forwards it, so that it never mistakes the children's exit for a
+  // crash.
+  signal(SIGINT, SIG_IGN);
+  uv_signal_t sigterm;
   uv_signal_init(&loop, &sigterm);
-  uv_signal_init(&loop, &sigint);
   uv_signal_start(&sigterm, OnStopSignal, SIGTERM);
-  uv_signal_start(&sigint, OnStopSignal, SIGINT);
   Report(options.ready_fd, absl::StrCat("ready ", *listening, "\n"));
   uv_run(&loop, UV_RUN_DEFAULT);
   // Stopped by a signal. The process exits right after this: the kernel closes the sockets

@@ -15,18 +15,33 @@ bool Verb(std::string_view line, std::string_view verb) {
   return line.size() == verb.size() || line[verb.size()] == ' ';
 }
 
-std::string Greeting(const Host& h) {
+// Replies are built into the loop's scratch string (cleared, capacity kept): no allocation
+// per session.
+std::string_view Greeting(const Host& h, std::string* out) {
+  out->clear();
   if (h.profile == Profile::kMultiline) {
-    return absl::StrCat("220-", h.name, " ESMTP mxcensus-lab\r\n",
-                        "220-This is a simulated mail server of the mxcensus lab.\r\n",
-                        "220 No mail is accepted here.\r\n");
+    absl::StrAppend(out, "220-", h.name, " ESMTP mxcensus-lab\r\n",
+                    "220-This is a simulated mail server of the mxcensus lab.\r\n",
+                    "220 No mail is accepted here.\r\n");
+  } else {
+    absl::StrAppend(out, "220 ", h.name, " ESMTP mxcensus-lab\r\n");
   }
-  return absl::StrCat("220 ", h.name, " ESMTP mxcensus-lab\r\n");
+  return *out;
+}
+
+std::string_view Line(std::string* out, std::string_view head, const std::string& name,
+                      std::string_view tail) {
+  out->clear();
+  absl::StrAppend(out, absl::string_view(head.data(), head.size()), name,
+                  absl::string_view(tail.data(), tail.size()));
+  return *out;
 }
 
 // The EHLO reply: `tls` inside TLS (never offers STARTTLS again).
-std::string EhloReply(const Host& h, bool tls) {
-  std::string r = absl::StrCat("250-", h.name, "\r\n250-PIPELINING\r\n250-SIZE 52428800\r\n");
+std::string_view EhloReply(const Host& h, bool tls, std::string* out) {
+  std::string& r = *out;
+  r.clear();
+  absl::StrAppend(&r, "250-", h.name, "\r\n250-PIPELINING\r\n250-SIZE 52428800\r\n");
   if (h.profile == Profile::kMultiline) {
     for (int i = 1; i <= 34; ++i) {
       absl::StrAppend(&r, "250-X-LAB-EXTENSION-", i, " a long multi-line EHLO reply, line ", i,
@@ -94,19 +109,19 @@ void SmtpServer::OnAccepted(Conn* c) {
       BeginDrain(c);
       return;
     case Profile::kBanner421:
-      Send(c, absl::StrCat("421 4.3.2 ", h.name, " Service not available, closing channel\r\n"));
+      Send(c, Line(&scratch_, "421 4.3.2 ", h.name, " Service not available, closing channel\r\n"));
       BeginDrain(c);
       return;
     case Profile::kBanner554:
-      Send(c, absl::StrCat("554 5.7.1 ", h.name, " No SMTP service here\r\n"));
+      Send(c, Line(&scratch_, "554 5.7.1 ", h.name, " No SMTP service here\r\n"));
       ArmTimer(c, kIdleMs);
       return;
     case Profile::kCloseAfterBanner:
-      Send(c, Greeting(h));
+      Send(c, Greeting(h, &scratch_));
       BeginDrain(c);
       return;
     default:
-      Send(c, Greeting(h));
+      Send(c, Greeting(h, &scratch_));
       ArmTimer(c, kIdleMs);
       return;
   }
@@ -116,11 +131,11 @@ void SmtpServer::OnTimer(Conn* c) {
   switch (c->state) {
     case ConnState::kGreetDelay:
       c->state = ConnState::kCommands;
-      Send(c, Greeting(*c->host));
+      Send(c, Greeting(*c->host, &scratch_));
       ArmTimer(c, kIdleMs);
       return;
     case ConnState::kCommands:
-      Send(c, absl::StrCat("421 4.4.2 ", c->host->name, " Error: timeout exceeded\r\n"));
+      Send(c, Line(&scratch_, "421 4.4.2 ", c->host->name, " Error: timeout exceeded\r\n"));
       BeginDrain(c);
       return;
     case ConnState::kSilent:
@@ -165,7 +180,7 @@ void SmtpServer::OnLine(Conn* c, std::string_view line) {
       Flush(c);
     } else {
       c->greeted = true;
-      Send(c, EhloReply(h, tls));
+      Send(c, EhloReply(h, tls, &scratch_));
     }
     return;
   }
@@ -174,7 +189,7 @@ void SmtpServer::OnLine(Conn* c, std::string_view line) {
       Send(c, "550 5.7.1 Client host rejected: HELO not allowed\r\n");
     } else {
       c->greeted = true;
-      Send(c, absl::StrCat("250 ", h.name, "\r\n"));
+      Send(c, Line(&scratch_, "250 ", h.name, "\r\n"));
     }
     return;
   }

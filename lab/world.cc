@@ -341,7 +341,9 @@ absl::StatusOr<World> BuildWorld(const WorldOptions& o) {
       const Host& other = w.hosts[(h.index + 1) % w.hosts.size()];
       h.cert_name = other.index != h.index ? other.name : std::string("other.") + kLabZone;
     }
-    h.aaaa = rng.Chance(50);
+    // Some hosts also have AAAA ::1 (data only); the big provider's first MX always does, so
+    // that every world has the case.
+    h.aaaa = rng.Chance(50) || (!layout.big.empty() && h.index == layout.big.front());
     bool cname_target = !h.aliases.empty();
     if (HasCert(h) && !cname_target) {
       uint32_t r = rng.Below(1000);

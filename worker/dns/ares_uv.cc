@@ -12,12 +12,6 @@ struct AresUvChannel::Poll {
   ares_socket_t fd;
 };
 
-// One query's callback, owned by c-ares (as its `arg`) until the answer callback.
-struct AresUvChannel::Pending {
-  AresUvChannel* owner;
-  Callback cb;
-};
-
 namespace {
 
 void InitLibraryOnce() {
@@ -79,24 +73,24 @@ AresUvChannel::~AresUvChannel() {
   if (open_handles_ != 0 || channel_ != nullptr) std::abort();
 }
 
-void AresUvChannel::Query(const std::string& name, int type, Callback cb) {
+void AresUvChannel::Query(const std::string& name, int type, AresRequest* req) {
   if (channel_ == nullptr) {
-    cb(QueryReply{ARES_EDESTRUCTION, 0, {}});
+    req->OnReply(QueryReply{ARES_EDESTRUCTION, 0, {}});
     return;
   }
   ++in_flight_;
-  auto* p = new Pending{this, std::move(cb)};
-  ares_query(channel_, name.c_str(), 1 /* class IN */, type, &AresUvChannel::OnAnswer, p);
+  req->channel_ = this;
+  ares_query(channel_, name.c_str(), 1 /* class IN */, type, &AresUvChannel::OnAnswer, req);
 }
 
 void AresUvChannel::OnAnswer(void* arg, int status, int timeouts, unsigned char* abuf, int alen) {
-  std::unique_ptr<Pending> p(static_cast<Pending*>(arg));
-  --p->owner->in_flight_;
+  auto* req = static_cast<AresRequest*>(arg);
+  --req->channel_->in_flight_;
   QueryReply reply;
   reply.status = status;
   reply.timeouts = timeouts;
   if (abuf != nullptr && alen > 0) reply.message = {abuf, static_cast<size_t>(alen)};
-  p->cb(reply);
+  req->OnReply(reply);  // may free `req`
 }
 
 void AresUvChannel::OnSocketState(void* data, ares_socket_t fd, int readable, int writable) {

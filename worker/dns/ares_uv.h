@@ -26,6 +26,20 @@ struct QueryReply {
                                      // during the callback.
 };
 
+class AresUvChannel;
+
+// One query in flight: the caller's per-query object derives from it and must stay alive until
+// OnReply() has run (exactly once). No allocation per query beyond the caller's object.
+class AresRequest {
+ public:
+  virtual ~AresRequest() = default;
+  virtual void OnReply(const QueryReply& reply) = 0;
+
+ private:
+  friend class AresUvChannel;
+  AresUvChannel* channel_ = nullptr;
+};
+
 class AresUvChannel {
  public:
   struct Options {
@@ -34,8 +48,6 @@ class AresUvChannel {
     int tries = 3;
     int rcvbuf_bytes = 4 << 20;
   };
-  using Callback = std::function<void(const QueryReply&)>;
-
   // `after_io` runs after every batch of c-ares processing (poll or timer event), outside any
   // c-ares callback: the owner starts queued queries there. `*loop` must outlive the channel.
   static absl::StatusOr<std::unique_ptr<AresUvChannel>> Create(uv_loop_t* loop,
@@ -46,10 +58,10 @@ class AresUvChannel {
   AresUvChannel(const AresUvChannel&) = delete;
   AresUvChannel& operator=(const AresUvChannel&) = delete;
 
-  // Starts a class-IN query. `cb` runs exactly once: usually later from the loop, but c-ares may
-  // run it synchronously for local failures (bad name, out of memory), so callers must not
-  // re-enter their own scheduling from it. On shutdown it sees ARES_EDESTRUCTION.
-  void Query(const std::string& name, int type, Callback cb);
+  // Starts a class-IN query. `req->OnReply` runs exactly once: usually later from the loop, but
+  // c-ares may run it synchronously for local failures (bad name, out of memory), so callers
+  // must not re-enter their own scheduling from it. On shutdown it sees ARES_EDESTRUCTION.
+  void Query(const std::string& name, int type, AresRequest* req);
   int in_flight() const { return in_flight_; }
   // Re-arms the timer from ares_timeout() (O(queries pending) in c-ares 1.18): call once after a
   // batch of Query() calls made outside after_io.
@@ -61,7 +73,6 @@ class AresUvChannel {
 
  private:
   struct Poll;
-  struct Pending;
   explicit AresUvChannel(uv_loop_t* loop);
 
   static void OnSocketState(void* data, ares_socket_t fd, int readable, int writable);

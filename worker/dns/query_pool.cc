@@ -47,46 +47,56 @@ int QueryPool::PickChannel(int avoid) const {
   return best;
 }
 
-void QueryPool::Submit(std::string name, uint16_t type, Priority priority,
-                       AresUvChannel::Callback cb) {
+void QueryPool::Submit(std::string name, uint16_t type, Priority priority, Handler handler,
+                       void* ctx, int tag) {
   ++stats_.submitted;
-  Queued q{std::move(name), type, std::move(cb), -1};
-  (priority == Priority::kFollowUp ? follow_up_ : fresh_).push_back(std::move(q));
+  auto* q = new Queued;
+  q->pool = this;
+  q->name = std::move(name);
+  q->type = type;
+  q->handler = handler;
+  q->ctx = ctx;
+  q->tag = tag;
+  (priority == Priority::kFollowUp ? follow_up_ : fresh_).push_back(q);
 }
 
-void QueryPool::Start(Queued q, int channel) {
+void QueryPool::Start(Queued* q, int channel) {
   ++stats_.sent;
-  auto shared = std::make_shared<Queued>(std::move(q));
-  channels_[channel]->Query(
-      shared->name, shared->type, [this, shared, channel](const QueryReply& r) {
-        stats_.timeouts += static_cast<uint64_t>(r.timeouts);
-        if (r.timeouts > 0) stats_.retries += r.timeouts - (r.status == ARES_ETIMEOUT ? 1 : 0);
-        switch (r.status) {
-          case ARES_EDESTRUCTION:
-          case ARES_ECANCELLED:
-            break;  // shutting down
-          case ARES_ETIMEOUT:
-          case ARES_ECONNREFUSED:
-            if (!closing_ && channels_.size() > 1 && shared->tried_channel < 0) {
-              ++stats_.failovers;
-              shared->tried_channel = channel;
-              follow_up_.push_front(std::move(*shared));  // started at the next Pump()
-              return;
-            }
-            ++stats_.unanswered;
-            break;
-          case ARES_ENOMEM:
-          case ARES_EBADNAME:
-          case ARES_EBADQUERY:
-          case ARES_EBADFAMILY:
-            ++stats_.errors;
-            break;
-          default:
-            ++stats_.answered;
-            break;
-        }
-        shared->cb(r);
-      });
+  q->channel = channel;
+  channels_[channel]->Query(q->name, q->type, q);
+}
+
+void QueryPool::Queued::OnReply(const QueryReply& reply) { pool->OnReply(this, reply); }
+
+void QueryPool::OnReply(Queued* q, const QueryReply& r) {
+  stats_.timeouts += static_cast<uint64_t>(r.timeouts);
+  if (r.timeouts > 0) stats_.retries += r.timeouts - (r.status == ARES_ETIMEOUT ? 1 : 0);
+  switch (r.status) {
+    case ARES_EDESTRUCTION:
+    case ARES_ECANCELLED:
+      break;  // shutting down
+    case ARES_ETIMEOUT:
+    case ARES_ECONNREFUSED:
+      if (!closing_ && channels_.size() > 1 && q->tried_channel < 0) {
+        ++stats_.failovers;
+        q->tried_channel = q->channel;
+        follow_up_.push_front(q);  // started at the next Pump()
+        return;
+      }
+      ++stats_.unanswered;
+      break;
+    case ARES_ENOMEM:
+    case ARES_EBADNAME:
+    case ARES_EBADQUERY:
+    case ARES_EBADFAMILY:
+      ++stats_.errors;
+      break;
+    default:
+      ++stats_.answered;
+      break;
+  }
+  std::unique_ptr<Queued> owned(q);
+  q->handler(q->ctx, q->tag, r);
 }
 
 void QueryPool::Pump() {
@@ -94,14 +104,14 @@ void QueryPool::Pump() {
   pumping_ = true;
   std::vector<bool> touched(channels_.size(), false);
   for (;;) {
-    std::deque<Queued>* queue = !follow_up_.empty() ? &follow_up_ : &fresh_;
+    std::deque<Queued*>* queue = !follow_up_.empty() ? &follow_up_ : &fresh_;
     if (queue->empty()) break;
-    int ch = PickChannel(queue->front().tried_channel);
+    int ch = PickChannel(queue->front()->tried_channel);
     if (ch < 0) break;
-    Queued q = std::move(queue->front());
+    Queued* q = queue->front();
     queue->pop_front();
     touched[ch] = true;
-    Start(std::move(q), ch);
+    Start(q, ch);
   }
   pumping_ = false;
   for (size_t i = 0; i < channels_.size(); ++i) {
@@ -121,9 +131,9 @@ void QueryPool::Close(std::function<void()> on_closed) {
   // Queued queries never started: complete them as cancelled so their owners are released.
   for (auto* queue : {&follow_up_, &fresh_}) {
     while (!queue->empty()) {
-      Queued q = std::move(queue->front());
+      std::unique_ptr<Queued> q(queue->front());
       queue->pop_front();
-      q.cb(QueryReply{ARES_ECANCELLED, 0, {}});
+      q->handler(q->ctx, q->tag, QueryReply{ARES_ECANCELLED, 0, {}});
     }
   }
   closing_channels_ = static_cast<int>(channels_.size());

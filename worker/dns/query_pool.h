@@ -43,6 +43,9 @@ class QueryPool {
     int rcvbuf_bytes = 4 << 20;
   };
   enum class Priority { kFollowUp, kNew };
+  // Completion of one query: `ctx` and `tag` are the caller's, as given to Submit(). A plain
+  // function pointer, so that a query costs one allocation here (its Queued object).
+  using Handler = void (*)(void* ctx, int tag, const QueryReply& reply);
 
   // `after_io` runs after each batch of answers has been processed and queued queries started.
   static absl::StatusOr<std::unique_ptr<QueryPool>> Create(uv_loop_t* loop, const Options& options,
@@ -50,9 +53,10 @@ class QueryPool {
   QueryPool(const QueryPool&) = delete;
   QueryPool& operator=(const QueryPool&) = delete;
 
-  // Queues a class-IN query; `cb` runs exactly once, never inside Submit(). A query that timed
-  // out at one resolver is retried once at another when there are several.
-  void Submit(std::string name, uint16_t type, Priority priority, AresUvChannel::Callback cb);
+  // Queues a class-IN query; `handler(ctx, tag, reply)` runs exactly once, never inside Submit().
+  // A query that timed out at one resolver is retried once at another when there are several.
+  void Submit(std::string name, uint16_t type, Priority priority, Handler handler, void* ctx,
+              int tag);
   // Starts queued queries while windows have room. Call after Submit() from outside after_io.
   void Pump();
 
@@ -65,21 +69,28 @@ class QueryPool {
   void Close(std::function<void()> on_closed);
 
  private:
-  struct Queued {
+  // One query, from Submit() until its handler ran.
+  struct Queued final : AresRequest {
+    QueryPool* pool = nullptr;
     std::string name;
-    uint16_t type;
-    AresUvChannel::Callback cb;
+    uint16_t type = 0;
+    Handler handler = nullptr;
+    void* ctx = nullptr;
+    int tag = 0;
+    int channel = -1;        // where it was sent
     int tried_channel = -1;  // the channel that gave up on it (failover), or -1
+    void OnReply(const QueryReply& reply) override;
   };
   QueryPool() = default;
   int PickChannel(int avoid) const;
-  void Start(Queued q, int channel);
+  void Start(Queued* q, int channel);
+  void OnReply(Queued* q, const QueryReply& reply);
   void AfterIo();
 
   std::vector<std::unique_ptr<AresUvChannel>> channels_;
   std::vector<int> windows_;
-  std::deque<Queued> follow_up_;
-  std::deque<Queued> fresh_;
+  std::deque<Queued*> follow_up_;  // owned
+  std::deque<Queued*> fresh_;      // owned
   std::function<void()> after_io_;
   QueryStats stats_;
   bool pumping_ = false;

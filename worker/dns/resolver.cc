@@ -13,6 +13,7 @@ namespace mxcensus::dns {
 
 // One domain being resolved. Freed after its result is delivered.
 struct DomainResolver::Job {
+  DomainResolver* owner = nullptr;
   DomainResult result;
   std::function<void(DomainResult&&)> done;
   int pending = 0;  // outstanding parts: MX, the policy TXTs, each MX name
@@ -24,6 +25,7 @@ struct DomainResolver::Job {
 
 // The lookups of one MX name, shared by every domain that waits on it.
 struct DomainResolver::HostLookup {
+  DomainResolver* owner = nullptr;
   std::string name;
   AddressLookup a;
   std::optional<AddressLookup> aaaa;
@@ -32,6 +34,8 @@ struct DomainResolver::HostLookup {
 };
 
 namespace {
+
+constexpr int kMxTag = -1;  // the tag of a job's MX query; TXT queries use their policy index
 
 int64_t NowUnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -128,6 +132,7 @@ const ResolverStats& DomainResolver::stats() const {
 
 void DomainResolver::Resolve(std::string domain, std::function<void(DomainResult&&)> done) {
   auto* job = new Job;
+  job->owner = this;
   job->done = std::move(done);
   ++in_flight_;
   ++stats_.domains_started;
@@ -156,16 +161,23 @@ void DomainResolver::Resolve(std::string domain, std::function<void(DomainResult
 void DomainResolver::StartJob(Job* job) {
   const std::string& d = job->result.domain;
   job->pending = 1 + kPolicyLookups;
-  pool_->Submit(d, kTypeMx, QueryPool::Priority::kNew,
-                [this, job](const QueryReply& r) { OnMx(job, r); });
+  pool_->Submit(d, kTypeMx, QueryPool::Priority::kNew, &DomainResolver::OnJobReply, job, kMxTag);
   auto names = PolicyQueryNames(d);
   for (int i = 0; i < kPolicyLookups; ++i) {
-    pool_->Submit(names[i], kTypeTxt, QueryPool::Priority::kNew,
-                  [this, job, i, qname = names[i]](const QueryReply& r) {
-                    job->policy[i] = ParseTxtReply(r.status, r.message, qname);
-                    Release(job);
-                  });
+    pool_->Submit(std::move(names[i]), kTypeTxt, QueryPool::Priority::kNew,
+                  &DomainResolver::OnJobReply, job, i);
   }
+}
+
+void DomainResolver::OnJobReply(void* ctx, int tag, const QueryReply& reply) {
+  auto* job = static_cast<Job*>(ctx);
+  if (tag == kMxTag) {
+    job->owner->OnMx(job, reply);
+    return;
+  }
+  std::string qname = PolicyQueryNames(job->result.domain)[tag];
+  job->policy[tag] = ParseTxtReply(reply.status, reply.message, qname);
+  job->owner->Release(job);
 }
 
 void DomainResolver::OnMx(Job* job, const QueryReply& reply) {
@@ -204,34 +216,42 @@ void DomainResolver::RequestHost(Job* job, size_t index) {
 }
 
 void DomainResolver::StartHostLookup(const std::string& name) {
-  auto lookup = std::make_shared<HostLookup>();
+  auto* lookup = new HostLookup;  // freed when its last query has answered
+  lookup->owner = this;
   lookup->name = name;
   lookup->pending = 1 + (opts_.want_ipv6 ? 1 : 0) + (opts_.want_tlsa ? 1 : 0);
   if (!opts_.want_tlsa) lookup->tlsa.kind = LookupKind::kNoData;
-  pool_->Submit(name, kTypeA, QueryPool::Priority::kFollowUp, [this, lookup](const QueryReply& r) {
-    lookup->a = ParseAddressReply(r.status, r.message, lookup->name, kTypeA);
-    if (--lookup->pending == 0) FinishHostLookup(lookup);
-  });
+  pool_->Submit(name, kTypeA, QueryPool::Priority::kFollowUp, &DomainResolver::OnHostReply, lookup,
+                kTypeA);
   if (opts_.want_ipv6) {
-    pool_->Submit(name, kTypeAaaa, QueryPool::Priority::kFollowUp,
-                  [this, lookup](const QueryReply& r) {
-                    lookup->aaaa = ParseAddressReply(r.status, r.message, lookup->name, kTypeAaaa);
-                    if (--lookup->pending == 0) FinishHostLookup(lookup);
-                  });
+    pool_->Submit(name, kTypeAaaa, QueryPool::Priority::kFollowUp, &DomainResolver::OnHostReply,
+                  lookup, kTypeAaaa);
   }
   if (opts_.want_tlsa) {
     pool_->Submit("_25._tcp." + name, kTypeTlsa, QueryPool::Priority::kFollowUp,
-                  [this, lookup](const QueryReply& r) {
-                    lookup->tlsa = ParseTlsaReply(r.status, r.message, "_25._tcp." + lookup->name);
-                    if (--lookup->pending == 0) FinishHostLookup(lookup);
-                  });
+                  &DomainResolver::OnHostReply, lookup, kTypeTlsa);
   }
 }
 
-void DomainResolver::FinishHostLookup(const std::shared_ptr<HostLookup>& lookup) {
-  auto info = std::make_shared<const HostInfo>(
-      AssembleHost(lookup->name, lookup->a, lookup->aaaa, lookup->tlsa));
-  cache_.Complete(lookup->name, std::move(info), static_cast<int64_t>(uv_now(loop_)));
+void DomainResolver::OnHostReply(void* ctx, int tag, const QueryReply& r) {
+  auto* lookup = static_cast<HostLookup*>(ctx);
+  switch (tag) {
+    case kTypeA:
+      lookup->a = ParseAddressReply(r.status, r.message, lookup->name, kTypeA);
+      break;
+    case kTypeAaaa:
+      lookup->aaaa = ParseAddressReply(r.status, r.message, lookup->name, kTypeAaaa);
+      break;
+    default:
+      lookup->tlsa = ParseTlsaReply(r.status, r.message, "_25._tcp." + lookup->name);
+      break;
+  }
+  if (--lookup->pending > 0) return;
+  std::unique_ptr<HostLookup> done(lookup);
+  auto info =
+      std::make_shared<const HostInfo>(AssembleHost(done->name, done->a, done->aaaa, done->tlsa));
+  done->owner->cache_.Complete(done->name, std::move(info),
+                               static_cast<int64_t>(uv_now(done->owner->loop_)));
 }
 
 void DomainResolver::Release(Job* job) {

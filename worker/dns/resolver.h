@@ -79,7 +79,8 @@ class DomainResolver {
   void OnMx(Job* job, const QueryReply& reply);
   void RequestHost(Job* job, size_t index);
   void StartHostLookup(const std::string& name);
-  void FinishHostLookup(const std::shared_ptr<HostLookup>& lookup);
+  static void OnJobReply(void* ctx, int tag, const QueryReply& reply);
+  static void OnHostReply(void* ctx, int tag, const QueryReply& reply);
   void Release(Job* job);  // one pending part of `job` ended
   void Deliver(Job* job);  // queue the finished job for the next loop turn
   static void OnIdle(uv_idle_t* handle);

@@ -96,6 +96,14 @@ ProbeEngine::Impl::Impl(uv_loop_t* loop, ProbeEngineOptions opts)
 
 absl::Status ProbeEngine::Impl::Init() {
   if (opts_.ehlo_name.empty()) return absl::InvalidArgumentError("the EHLO name is empty");
+  // A host name or an address literal ("[192.0.2.1]"): nothing that could smuggle a second
+  // command (CR, LF, spaces) into the session.
+  if (opts_.ehlo_name.size() > 255 ||
+      opts_.ehlo_name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789.-_[]:") != std::string::npos) {
+    return absl::InvalidArgumentError("the EHLO name \"" + opts_.ehlo_name.substr(0, 64) +
+                                      "\" is not a host name or address literal");
+  }
   if (opts_.concurrency == 0) return absl::InvalidArgumentError("concurrency must be > 0");
   if (!opts_.tls_context) {
     auto ctx = tls::ClientContext::Create();

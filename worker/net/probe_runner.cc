@@ -54,6 +54,13 @@ class LoopThread {
     wake_.data = this;
     uv_timer_init(loop_, &check_);
     check_.data = this;
+    // A steady tick notices the end of the run even when the last probe finished inside a
+    // timer phase (a zero-delay check armed there runs before the probe's close callbacks),
+    // and notices SIGINT/SIGTERM while the loop would otherwise sleep.
+    uv_timer_init(loop_, &tick_);
+    tick_.data = this;
+    uv_timer_start(
+        &tick_, [](uv_timer_t* t) { static_cast<LoopThread*>(t->data)->Check(); }, 100, 100);
   }
 
   void Start() {
@@ -129,7 +136,12 @@ class LoopThread {
   }
 
   void Check() {
-    if (!input_done_seen_ || !engine_) return;
+    if (!engine_) return;
+    if (g_interrupted.load() && !shutdown_called_) {
+      shutdown_called_ = true;
+      engine_->Shutdown([] {});
+    }
+    if (!input_done_seen_) return;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!inbox_.empty()) return;
@@ -140,6 +152,7 @@ class LoopThread {
     engine_.reset();
     uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
   }
 
   void Flush() {
@@ -154,6 +167,7 @@ class LoopThread {
   std::unique_ptr<probe::ProbeEngine> engine_;
   uv_async_t wake_;
   uv_timer_t check_;
+  uv_timer_t tick_;
   std::thread thread_;
   std::mutex mu_;
   std::vector<probe::ProbeEngine::Target> inbox_;  // GUARDED_BY(mu_)

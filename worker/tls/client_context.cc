@@ -22,6 +22,11 @@ absl::StatusOr<std::shared_ptr<ClientContext>> ClientContext::Create() {
   SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
   if (!ctx) return absl::InternalError("SSL_CTX_new: " + DrainErrors());
   SSL_CTX_set_security_level(ctx.get(), 0);
+  // Even level 0 refuses DHE groups under 80 security bits ("dh key too small"), so a 512-bit
+  // export-grade server would go unrecorded. This callback accepts whatever the library can
+  // negotiate: we observe weak parameters, we do not rely on them.
+  SSL_CTX_set_security_callback(
+      ctx.get(), [](const SSL*, const SSL_CTX*, int, int, int, void*, void*) { return 1; });
   // The lowest version this build accepts: SSLv3 when compiled in, else TLS 1.0.
   if (SSL_CTX_set_min_proto_version(ctx.get(), SSL3_VERSION) != 1) {
     ERR_clear_error();
