@@ -4,6 +4,9 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CTEST_JOBS ?= $(JOBS)
 BUILD_TYPE ?= RelWithDebInfo
+# ccache hits across clones of the repository (CI builds a fresh clone each time).
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
 
 .PHONY: all deps build test test-unit test-sanitize demo bench format clean
 

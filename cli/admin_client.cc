@@ -5,20 +5,9 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "common/file_util.h"
 
 namespace mxcensus::cli {
-namespace {
-
-absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
-  std::ifstream f(path);
-  if (!f) return absl::InvalidArgumentError(flag + ": cannot read " + path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
-
 void CoordinatorFlags::Add(CLI::App* cmd) {
   cmd->add_option("--coordinator", address, "Coordinator address HOST:PORT")->capture_default_str();
   AddTokenFlag(cmd, &token_file);
@@ -41,14 +30,14 @@ absl::StatusOr<AdminClient> ConnectAdmin(const CoordinatorFlags& flags) {
   if (!flags.tls_ca.empty() || !flags.tls_cert.empty()) {
     grpc::SslCredentialsOptions ssl;
     if (!flags.tls_ca.empty()) {
-      auto ca = ReadPem("--tls-ca", flags.tls_ca);
+      auto ca = ReadWholeFile("--tls-ca", flags.tls_ca);
       if (!ca.ok()) return ca.status();
       ssl.pem_root_certs = *ca;
     }
     if (!flags.tls_cert.empty()) {
-      auto cert = ReadPem("--tls-cert", flags.tls_cert);
+      auto cert = ReadWholeFile("--tls-cert", flags.tls_cert);
       if (!cert.ok()) return cert.status();
-      auto key = ReadPem("--tls-key", flags.tls_key);
+      auto key = ReadWholeFile("--tls-key", flags.tls_key);
       if (!key.ok()) return key.status();
       ssl.pem_cert_chain = *cert;
       ssl.pem_private_key = *key;

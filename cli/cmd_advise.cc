@@ -6,7 +6,8 @@
 namespace mxcensus::cli {
 
 void RegisterAdvise(CLI::App& app, RunState& state) {
-  auto* cmd = app.add_subcommand("advise", "Per-domain diagnosis, the fix for the detected MTA, notification drafts");
+  auto* cmd = app.add_subcommand(
+      "advise", "Per-domain diagnosis, the fix for the detected MTA, notification drafts");
   static DbOption db(cmd);
   cmd->add_option("--crawl", "Crawl id");
   cmd->add_option("DOMAIN", "Domains to advise on");

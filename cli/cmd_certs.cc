@@ -6,7 +6,8 @@
 namespace mxcensus::cli {
 
 void RegisterCerts(CLI::App& app, RunState& state) {
-  auto* cmd = app.add_subcommand("certs", "CA and certificates for mutual TLS between workers and coordinator");
+  auto* cmd = app.add_subcommand(
+      "certs", "CA and certificates for mutual TLS between workers and coordinator");
   auto* init = cmd->add_subcommand("init", "Create a CA, a coordinator and worker certificates");
   static std::string dir;
   init->add_option("DIR", dir, "Output directory")->required();

@@ -59,10 +59,11 @@ void RegisterDb(CLI::App& app, RunState& state) {
       "migrate", "Apply the schema migrations this binary carries (idempotent)");
   auto db = std::make_shared<DbOption>(migrate);
   migrate->callback([&state, db] { state.exit_code = Migrate(*db); });
-  for (auto [name, help] : {std::pair{"start", "Create (first time) and start the embedded cluster"},
-                            std::pair{"stop", "Stop the embedded cluster"},
-                            std::pair{"status", "Show the embedded cluster's state (exit 3: stopped)"},
-                            std::pair{"dsn", "Print the embedded cluster's DSN (psql accepts it)"}}) {
+  for (auto [name, help] :
+       {std::pair{"start", "Create (first time) and start the embedded cluster"},
+        std::pair{"stop", "Stop the embedded cluster"},
+        std::pair{"status", "Show the embedded cluster's state (exit 3: stopped)"},
+        std::pair{"dsn", "Print the embedded cluster's DSN (psql accepts it)"}}) {
     std::string action = name;
     cmd->add_subcommand(name, help)->callback([&state, action] {
       state.exit_code = Cluster(action);

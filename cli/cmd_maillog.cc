@@ -6,7 +6,8 @@
 namespace mxcensus::cli {
 
 void RegisterMaillog(CLI::App& app, RunState& state) {
-  auto* cmd = app.add_subcommand("maillog", "Peer domains and their observed TLS from Postfix/Exim/Sendmail logs");
+  auto* cmd = app.add_subcommand(
+      "maillog", "Peer domains and their observed TLS from Postfix/Exim/Sendmail logs");
   static std::vector<std::string> files;
   cmd->add_option("FILE", files, "Mail log files (plain or .gz)")->required()->check(InputFile());
   cmd->add_option("--format", "auto|postfix|exim|sendmail")->default_val("auto");

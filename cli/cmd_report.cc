@@ -6,7 +6,8 @@
 namespace mxcensus::cli {
 
 void RegisterReport(CLI::App& app, RunState& state) {
-  auto* cmd = app.add_subcommand("report", "Print the standard tables of a crawl, or of all crawls over time");
+  auto* cmd = app.add_subcommand(
+      "report", "Print the standard tables of a crawl, or of all crawls over time");
   static DbOption db(cmd);
   cmd->add_option("--crawl", "Crawl id or name (default: the latest finished)");
   cmd->add_option("--compare", "Second crawl id to compare with");

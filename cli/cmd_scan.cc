@@ -110,10 +110,7 @@ int Run(const ScanFlags& f, const DbOption& db) {
   so.worker_id = "scan-" + std::to_string(getpid());
   so.threads = static_cast<uint32_t>(node_opts->threads);
   so.max_inflight = static_cast<uint32_t>(node_opts->probe.concurrency);
-  so.capacity_shards =
-      node_opts->threads *
-      static_cast<int>(
-          node_opts->probe.concurrency / static_cast<size_t>(node_opts->threads) / 250 + 2);
+  so.capacity_shards = worker::WorkerNode::CapacityShards(*node_opts);
   auto client = worker::SessionClient::Create(so);
   if (!client.ok()) return Fail(client.status());
   auto node = worker::WorkerNode::Create(*node_opts, client->get());
@@ -174,7 +171,7 @@ void RegisterScan(CLI::App& app, RunState& state) {
       ->capture_default_str()
       ->check(CLI::Range(1, 65535));
   f->engine.Add(cmd);
-  cmd->add_option_group("workers")->add_option("--workers", f->engine.threads,
+  cmd->add_option_group("workers")->add_option("--workers", f->engine.probe.threads,
                                                "Worker loop threads (alias of --threads)");
   cmd->add_flag("--quiet", f->quiet, "No progress lines");
   cmd->callback([&state, f, db] { state.exit_code = Run(*f, *db); });

@@ -32,13 +32,6 @@ std::string DefaultWorkerId() {
   return std::string(host) + "-" + std::to_string(getpid()) + "-" + suffix;
 }
 
-// Shards held at once: enough to keep `concurrency` probes busy with one shard to spare per
-// thread, so a thread never idles while the next shard is on its way.
-int CapacityShards(const worker::WorkerNodeOptions& o) {
-  const size_t per_thread = o.probe.concurrency / static_cast<size_t>(o.threads);
-  return o.threads * static_cast<int>((per_thread + 249) / 250 + 1);
-}
-
 int Run(const WorkerFlags& f) {
   auto node_opts = f.engine.Build();
   if (!node_opts.ok()) return Fail(node_opts.status());
@@ -65,7 +58,7 @@ int Run(const WorkerFlags& f) {
   so.worker_id = f.id.empty() ? DefaultWorkerId() : f.id;
   so.max_inflight = static_cast<uint32_t>(node_opts->probe.concurrency);
   so.threads = static_cast<uint32_t>(node_opts->threads);
-  so.capacity_shards = CapacityShards(*node_opts);
+  so.capacity_shards = worker::WorkerNode::CapacityShards(*node_opts);
   so.metrics = metrics.get();
   auto client = worker::SessionClient::Create(so);
   if (!client.ok()) return Fail(client.status());

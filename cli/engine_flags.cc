@@ -1,16 +1,16 @@
 #include "cli/engine_flags.h"
 
-#include <fstream>
-#include <iterator>
 #include <tuple>
 
+#include "common/file_util.h"
 #include "worker/net/host_name.h"
 #include "worker/probe/target_input.h"
 
 namespace mxcensus::cli {
 
-void EngineFlags::Add(CLI::App* cmd) {
-  cmd->add_option("--threads", threads, "Loop threads (one per core)")->capture_default_str();
+void ProbeEngineFlags::Add(CLI::App* cmd) {
+  cmd->add_option("--threads", threads, "Loop threads, each with its own engine (one per core)")
+      ->capture_default_str();
   cmd->add_option("--concurrency", concurrency, "Probes in flight at most (all threads)")
       ->capture_default_str();
   cmd->add_option("--rate", rate, "New connections per second, all threads (0 = unlimited)")
@@ -29,6 +29,7 @@ void EngineFlags::Add(CLI::App* cmd) {
       ->check(CLI::ExistingFile);
   cmd->add_flag("--no-system-trust", no_system_trust,
                 "Verify chains against --ca-file only, not the system store");
+  cmd->add_flag("--no-ehlo-tls", no_ehlo_tls, "Do not send EHLO again inside TLS");
   cmd->add_option("--connect-timeout", connect_timeout, "TCP connect timeout (10s, 500ms)")
       ->capture_default_str();
   cmd->add_option("--banner-timeout", banner_timeout, "Timeout for the greeting")
@@ -38,18 +39,14 @@ void EngineFlags::Add(CLI::App* cmd) {
   cmd->add_option("--tls-timeout", tls_timeout, "TLS handshake timeout")->capture_default_str();
   cmd->add_option("--quit-timeout", quit_timeout, "How long to wait for the reply to QUIT")
       ->capture_default_str();
-  cmd->add_option("--resolver", resolvers,
-                  "DNS resolver IP:PORT (repeatable; default: the system's)");
-  cmd->add_option("--dns-timeout", dns_timeout_ms, "First DNS attempt timeout in ms")
+  cmd->add_option("--max-bytes", max_bytes, "Bytes a peer may send in one probe")
       ->capture_default_str();
-  cmd->add_option("--dns-tries", dns_tries, "DNS attempts per query and resolver")
+  cmd->add_option("--max-line", max_line, "Longest reply line accepted (RFC 5321: 512)")
       ->capture_default_str();
-  cmd->add_flag("--no-ipv6", no_ipv6, "Do not look up AAAA records");
 }
 
-absl::StatusOr<worker::WorkerNodeOptions> EngineFlags::Build() const {
-  worker::WorkerNodeOptions o;
-  auto& e = o.probe;
+absl::StatusOr<probe::ProbeEngineOptions> ProbeEngineFlags::Build() const {
+  probe::ProbeEngineOptions e;
   for (auto [flag, text, ms] :
        {std::tuple{"--connect-timeout", &connect_timeout, &e.timeouts.connect_ms},
         std::tuple{"--banner-timeout", &banner_timeout, &e.timeouts.banner_ms},
@@ -64,12 +61,12 @@ absl::StatusOr<worker::WorkerNodeOptions> EngineFlags::Build() const {
     *ms = *v;
   }
   if (threads < 1 || threads > 64) return absl::InvalidArgumentError("--threads must be 1..64");
-  if (concurrency < 1 || concurrency > 19000) {
+  if (concurrency < 1 || concurrency > 19500) {
     return absl::InvalidArgumentError(
-        "--concurrency must be 1..19000 (one process holds at most ~19,900 sockets here)");
+        "--concurrency must be 1..19500 (one process holds at most ~19,900 sockets here)");
   }
   if (rate < 0) return absl::InvalidArgumentError("--rate must be >= 0 (0 = unlimited)");
-  o.threads = threads;
+  if (max_line < 512) return absl::InvalidArgumentError("--max-line must be >= 512");
   e.concurrency = concurrency;
   e.rate = rate;
   e.caps.per_address = per_address;
@@ -78,12 +75,29 @@ absl::StatusOr<worker::WorkerNodeOptions> EngineFlags::Build() const {
   e.ehlo_name = ehlo.empty() ? net::DefaultEhloName() : ehlo;
   e.ca_file = ca_file;
   e.system_trust = !no_system_trust;
+  e.ehlo_over_tls = !no_ehlo_tls;
+  e.max_bytes_per_probe = max_bytes;
+  e.reply_limits.max_line = max_line;
   if (!blocklist.empty()) {
-    std::ifstream in(blocklist);
-    if (!in) return absl::InvalidArgumentError("--blocklist " + blocklist + ": cannot read");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (auto s = e.blocklist.AddFromText(text, blocklist); !s.ok()) return s;
+    auto text = ReadWholeFile("--blocklist", blocklist);
+    if (!text.ok()) return text.status();
+    if (auto s = e.blocklist.AddFromText(*text, blocklist); !s.ok()) return s;
   }
+  return e;
+}
+
+void DnsFlags::Add(CLI::App* cmd) {
+  cmd->add_option("--resolver", resolvers,
+                  "DNS resolver IP:PORT (repeatable; default: the system's)");
+  cmd->add_option("--dns-timeout", timeout_ms, "First DNS attempt timeout in ms")
+      ->capture_default_str();
+  cmd->add_option("--dns-tries", tries, "DNS attempts per query and resolver")
+      ->capture_default_str();
+  cmd->add_flag("--no-ipv6", no_ipv6, "Do not look up AAAA records");
+}
+
+absl::StatusOr<dns::ResolverOptions> DnsFlags::Build() const {
+  dns::ResolverOptions o;
   for (const auto& r : resolvers) {
     auto addr = dns::ParseResolverAddress(r);
     if (!addr.ok()) {
@@ -91,10 +105,22 @@ absl::StatusOr<worker::WorkerNodeOptions> EngineFlags::Build() const {
                                         std::string(addr.status().message()));
     }
   }
-  o.dns.servers = resolvers;
-  o.dns.timeout_ms = dns_timeout_ms;
-  o.dns.tries = dns_tries;
-  o.dns.want_ipv6 = !no_ipv6;
+  o.servers = resolvers;
+  o.timeout_ms = timeout_ms;
+  o.tries = tries;
+  o.want_ipv6 = !no_ipv6;
+  return o;
+}
+
+absl::StatusOr<worker::WorkerNodeOptions> EngineFlags::Build() const {
+  worker::WorkerNodeOptions o;
+  auto p = probe.Build();
+  if (!p.ok()) return p.status();
+  auto d = dns.Build();
+  if (!d.ok()) return d.status();
+  o.threads = probe.threads;
+  o.probe = *std::move(p);
+  o.dns = *std::move(d);
   return o;
 }
 

@@ -9,7 +9,8 @@ int main(int argc, char** argv) {
   CLI::App app{"mxcensus: an Internet-wide survey of how mail servers protect mail in transit"};
   app.name("mxcensus");
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string(mxcensus::kVersion) + " (" + mxcensus::kGitSha + ")");
+  app.set_version_flag("--version",
+                       std::string(mxcensus::kVersion) + " (" + mxcensus::kGitSha + ")");
   RunState state;
   RegisterScan(app, state);
   RegisterProbe(app, state);

@@ -5,19 +5,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/file_util.h"
 #include "coordinator/session/session_reactor.h"
 #include "storage/crawl_store.h"
 
 namespace mxcensus::coordinator {
 namespace {
-
-absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
-  std::ifstream f(path);
-  if (!f) return absl::InvalidArgumentError(flag + ": cannot read " + path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 v1::CrawlState StateOf(const std::string& s) {
   if (s == "pending") return v1::CRAWL_PENDING;
@@ -161,16 +154,16 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Coor
   }
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
   if (tls) {
-    auto cert = ReadPem("--tls-cert", opts.tls_cert);
+    auto cert = ReadWholeFile("--tls-cert", opts.tls_cert);
     if (!cert.ok()) return cert.status();
-    auto key = ReadPem("--tls-key", opts.tls_key);
+    auto key = ReadWholeFile("--tls-key", opts.tls_key);
     if (!key.ok()) return key.status();
     grpc::SslServerCredentialsOptions ssl(
         opts.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
                                    : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
     ssl.pem_key_cert_pairs.push_back({*key, *cert});
     if (!opts.tls_client_ca.empty()) {
-      auto ca = ReadPem("--tls-client-ca", opts.tls_client_ca);
+      auto ca = ReadWholeFile("--tls-client-ca", opts.tls_client_ca);
       if (!ca.ok()) return ca.status();
       ssl.pem_root_certs = *ca;
     }

@@ -37,11 +37,6 @@ WorkerMetrics::WorkerMetrics(std::shared_ptr<prometheus::Registry> reg) : regist
                        .Help("Whole probe, connect to result")
                        .Register(*registry)
                        .Add({}, buckets);
-  in_flight = &BuildGauge()
-                   .Name("mxcensus_probes_in_flight")
-                   .Help("Probes and domain resolutions in flight")
-                   .Register(*registry)
-                   .Add({});
   tls_ok = &BuildCounter()
                 .Name("mxcensus_tls_handshakes_total")
                 .Help("Completed TLS handshakes")

@@ -22,7 +22,6 @@ struct WorkerMetrics {
   std::array<prometheus::Counter*, kDnsStatusCount> domains;           // {status}
   std::array<prometheus::Histogram*, kProbeStageCount> stage_seconds;  // {stage}
   prometheus::Histogram* probe_seconds;
-  prometheus::Gauge* in_flight;
   prometheus::Counter* tls_ok;
   prometheus::Counter* results_sent;
   prometheus::Counter* results_acked;

@@ -124,6 +124,12 @@ absl::StatusOr<std::unique_ptr<WorkerNode>> WorkerNode::Create(WorkerNodeOptions
 
 WorkerNode::~WorkerNode() { Stop(); }
 
+int WorkerNode::CapacityShards(const WorkerNodeOptions& o, int probe_shard_size) {
+  const size_t per_thread = o.probe.concurrency / static_cast<size_t>(std::max(1, o.threads));
+  const size_t size = static_cast<size_t>(std::max(1, probe_shard_size));
+  return o.threads * static_cast<int>((per_thread + size - 1) / size + 1);
+}
+
 bool WorkerNode::Assign(v1::ShardAssignment a) {
   const ShardKey key{a.crawl_id(), a.shard_id()};
   {

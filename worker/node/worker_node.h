@@ -46,6 +46,10 @@ class WorkerNode {
                                                             ResultSink* sink);
   ~WorkerNode();  // Stop()s if needed
 
+  // Shards to hold at once: enough to keep `concurrency` probes busy with one shard to spare
+  // per thread, so that a loop never idles while its next shard is on the way.
+  static int CapacityShards(const WorkerNodeOptions& opts, int probe_shard_size = 250);
+
   // Thread-safe: runs the shard on the least loaded thread. A shard this node is already
   // running (its lease expired and came back to us) keeps running under the new lease token;
   // returns false in that case, and the caller's capacity slot for it is free again.

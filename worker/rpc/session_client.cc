@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/file_util.h"
 #include "common/version.h"
 #include "worker/metrics.h"
 
@@ -97,18 +98,6 @@ class SessionClient::Stream final
   grpc::Status status_;
 };
 
-namespace {
-
-absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
-  std::ifstream f(path);
-  if (!f) return absl::InvalidArgumentError(flag + ": cannot read " + path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
-
 SessionClient::SessionClient(SessionClientOptions opts)
     : opts_(std::move(opts)),
       heartbeat_(std::chrono::duration_cast<std::chrono::milliseconds>(opts_.heartbeat)) {}
@@ -118,14 +107,14 @@ absl::StatusOr<std::unique_ptr<SessionClient>> SessionClient::Create(SessionClie
   if (!opts.tls_ca.empty() || !opts.tls_cert.empty()) {
     grpc::SslCredentialsOptions ssl;
     if (!opts.tls_ca.empty()) {
-      auto ca = ReadPem("--tls-ca", opts.tls_ca);
+      auto ca = ReadWholeFile("--tls-ca", opts.tls_ca);
       if (!ca.ok()) return ca.status();
       ssl.pem_root_certs = *ca;
     }
     if (!opts.tls_cert.empty() || !opts.tls_key.empty()) {
-      auto cert = ReadPem("--tls-cert", opts.tls_cert);
+      auto cert = ReadWholeFile("--tls-cert", opts.tls_cert);
       if (!cert.ok()) return cert.status();
-      auto key = ReadPem("--tls-key", opts.tls_key);
+      auto key = ReadWholeFile("--tls-key", opts.tls_key);
       if (!key.ok()) return key.status();
       ssl.pem_cert_chain = *cert;
       ssl.pem_private_key = *key;
