@@ -108,10 +108,13 @@ def test_postgres_restarted_mid_crawl():
             wait_probing_fraction(w.dsn, crawl_id, 0.2, w.procs)
             bindir = sorted(d for d in os.listdir("/usr/lib/postgresql"))[-1]
             pg_ctl = f"/usr/lib/postgresql/{bindir}/bin/pg_ctl"
-            cmd = [pg_ctl, "-D", f"{pgdir}/data", "-m", "fast", "-w", "restart"]
+            # -l: the restarted server must not inherit our pipes (we would wait for their EOF).
+            cmd = [pg_ctl, "-D", f"{pgdir}/data", "-l", f"{pgdir}/server.log", "-m", "fast", "-w",
+                   "restart"]
             if os.geteuid() == 0:
                 cmd = ["runuser", "-u", "postgres", "--"] + cmd
-            subprocess.run(cmd, check=True, capture_output=True)
+            subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=120)
             w.check(crawl_id)
         with_world(run, own_pg=dsn)
     finally:
