@@ -29,6 +29,10 @@ void LoopThread::Start(std::function<void()> init) {
   });
 }
 
+void LoopThread::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
 void LoopThread::Post(std::function<void()> fn) {
   {
     std::lock_guard lock(mu_);
@@ -38,13 +42,21 @@ void LoopThread::Post(std::function<void()> fn) {
   uv_async_send(&async_);
 }
 
-void LoopThread::Stop(std::function<void()> fini) {
+void LoopThread::Stop(Fini fini) {
   {
     std::lock_guard lock(mu_);
     if (stopped_) return;
     queue_.push_back([this, fini = std::move(fini)] {
-      if (fini) fini();
-      closing_ = true;
+      // Closing the async handle lets uv_run return once the other handles have closed.
+      auto done = [this] {
+        auto* h = reinterpret_cast<uv_handle_t*>(&async_);
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      };
+      if (fini) {
+        fini(done);
+      } else {
+        done();
+      }
     });
     stopped_ = true;
   }
@@ -59,10 +71,6 @@ void LoopThread::OnAsync(uv_async_t* async) {
     batch.swap(self->queue_);
   }
   for (auto& fn : batch) fn();
-  if (self->closing_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&self->async_))) {
-    // Once the async handle is closed and the engines' handles finish closing, uv_run returns.
-    uv_close(reinterpret_cast<uv_handle_t*>(&self->async_), nullptr);
-  }
 }
 
 }  // namespace mxcensus::worker

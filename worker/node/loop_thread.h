@@ -23,9 +23,13 @@ class LoopThread {
   void Start(std::function<void()> init);
   // Thread-safe. Functions posted after Stop() are dropped.
   void Post(std::function<void()> fn);
-  // Runs `fini` on the loop (close engines there; it must leave no handle open except those
-  // whose close callbacks are pending), then ends the loop once every handle has closed.
-  void Stop(std::function<void()> fini);
+  // Runs `fini` on the loop. `fini` shuts down what runs there and calls `done` (on the loop)
+  // once nothing of it is left but handles already closing; the loop then ends as soon as
+  // every handle has closed.
+  using Fini = std::function<void(std::function<void()> done)>;
+  void Stop(Fini fini);
+  // Waits for the loop thread to end (after Stop()).
+  void Join();
   uv_loop_t* loop() { return &loop_; }
 
  private:
@@ -36,7 +40,6 @@ class LoopThread {
   std::mutex mu_;
   std::deque<std::function<void()>> queue_;
   bool stopped_ = false;
-  bool closing_ = false;
   std::thread thread_;
 };
 

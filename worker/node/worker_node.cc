@@ -29,6 +29,8 @@ struct WorkerNode::ThreadState {
   std::atomic<int> load{0};
   absl::Status init_status;
   WorkerNode* node = nullptr;
+  int shutting_down = 0;          // engines whose Shutdown has not reported idle yet
+  std::function<void()> stopped;  // LoopThread's `done`, once both are gone
 };
 
 namespace {
@@ -236,13 +238,32 @@ void WorkerNode::Stop() {
   stopped_ = true;
   for (auto& t : threads_) {
     ThreadState* ts = t.get();
-    ts->loop.Stop([ts] {
-      uv_close(reinterpret_cast<uv_handle_t*>(&ts->flush_timer), nullptr);
-      if (ts->engine) ts->engine->Shutdown([ts] { ts->engine.reset(); });
-      if (ts->resolver) ts->resolver->Shutdown([ts] { ts->resolver.reset(); });
+    ts->loop.Stop([ts](std::function<void()> done) {
+      uv_timer_stop(&ts->flush_timer);
+      ts->stopped = std::move(done);
+      // The engines are destroyed from a fresh loop callback, never inside their own on_idle.
+      auto reap = [](uv_timer_t* timer) {
+        auto* st = static_cast<ThreadState*>(timer->data);
+        st->engine.reset();
+        st->resolver.reset();
+        uv_close(reinterpret_cast<uv_handle_t*>(&st->flush_timer), nullptr);
+        st->stopped();
+      };
+      auto idle = [ts, reap] {
+        if (--ts->shutting_down == 0) uv_timer_start(&ts->flush_timer, reap, 0, 0);
+      };
+      ts->shutting_down = (ts->engine ? 1 : 0) + (ts->resolver ? 1 : 0);
+      if (ts->shutting_down == 0) {
+        uv_timer_start(&ts->flush_timer, reap, 0, 0);
+        return;
+      }
+      if (ts->engine) ts->engine->Shutdown(idle);
+      if (ts->resolver) ts->resolver->Shutdown(idle);
     });
   }
-  threads_.clear();  // joins each loop thread
+  // Join before destroying: a ThreadState's engines die on its loop, not in its destructor.
+  for (auto& t : threads_) t->loop.Join();
+  threads_.clear();
 }
 
 }  // namespace mxcensus::worker
