@@ -66,8 +66,11 @@ def make_certs(d):
 def test_mutual_tls_crawl():
     with tempfile.TemporaryDirectory() as d, e2e.Procs() as procs:
         e2e.start_lab(procs, 300, 9, LAB_BASE, DNS_PORT, d)
-        make_certs(d)
-        p = lambda n: os.path.join(d, n)  # noqa: E731
+        # Not in the lab's directory: its ca.pem is the lab CA the workers verify chains with.
+        certs = os.path.join(d, "mtls")
+        os.mkdir(certs)
+        make_certs(certs)
+        p = lambda n: os.path.join(certs, n)  # noqa: E731
         dsn = e2e.fresh_db()
         port = e2e.free_port()
         e2e.start_coordinator(procs, dsn, port, ("--tls-cert", p("server.pem"), "--tls-key",
@@ -75,7 +78,7 @@ def test_mutual_tls_crawl():
         addr = f"127.0.0.1:{port}"
         tls = ("--tls-ca", p("ca.pem"), "--tls-cert", p("client.pem"), "--tls-key", p("client.key"))
         r = e2e.mx("crawl", "start", "--coordinator", addr, *tls, "--name", "mtls", "--port",
-                   "2525", p("domains.txt"))
+                   "2525", os.path.join(d, "domains.txt"))
         crawl_id = int(r.stdout.strip())
         # Without a client certificate the handshake fails: nothing is leased.
         r = e2e.mx("crawl", "list", "--coordinator", addr, "--tls-ca", p("ca.pem"), check=False)
