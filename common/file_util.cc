@@ -1,5 +1,10 @@
 #include "common/file_util.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -14,6 +19,21 @@ absl::StatusOr<std::string> ReadWholeFile(std::string_view what, const std::stri
   ss << f.rdbuf();
   if (f.bad()) return absl::InvalidArgumentError(std::string(what) + ": error reading " + path);
   return ss.str();
+}
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& data, unsigned mode) {
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) {
+    return absl::PermissionDeniedError("cannot write " + tmp + ": " + strerror(errno));
+  }
+  bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size();
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok || chmod(tmp.c_str(), static_cast<mode_t>(mode)) != 0 ||
+      std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError("cannot write " + path + ": " + strerror(errno));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace mxcensus

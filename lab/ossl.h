@@ -8,16 +8,12 @@
 #include <memory>
 #include <string>
 
+#include "common/fn_deleter.h"
+
 namespace mxcensus::lab {
 
-// RAII for OpenSSL handles (STYLE.md B4): new/get1 results are owned, get0 results are not.
-template <auto Fn>
-struct FnDeleter {
-  template <class T>
-  void operator()(T* p) const {
-    Fn(p);
-  }
-};
+// new/get1 results are owned, get0 results are not (STYLE.md B4).
+using mxcensus::FnDeleter;
 using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, FnDeleter<EVP_PKEY_free>>;
 using EvpPkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, FnDeleter<EVP_PKEY_CTX_free>>;
 using X509Ptr = std::unique_ptr<X509, FnDeleter<X509_free>>;

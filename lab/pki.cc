@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "common/result_json.h"
 #include "lab/cert_util.h"
 
@@ -38,20 +39,6 @@ absl::StatusOr<std::string> ReadAll(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-absl::Status WriteAtomically(const std::string& path, const std::string& data, mode_t mode) {
-  std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) {
-    return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp, ": ", strerror(errno)));
-  }
-  bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size();
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || chmod(tmp.c_str(), mode) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", strerror(errno)));
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<EvpPkeyPtr> LoadKey(const std::string& path) {
@@ -124,7 +111,7 @@ absl::StatusOr<std::unique_ptr<Pki>> Pki::LoadOrCreate(const std::string& dir, c
   pki->timing_.facts_ms = ms();
   if (dir.empty()) return pki;
   std::string ca_pem = CertPem(pki->ec_root_.get()) + CertPem(pki->rsa_root_.get());
-  if (auto s = WriteAtomically(dir + "/ca.pem", ca_pem, 0644); !s.ok()) return s;
+  if (auto s = WriteFileAtomically(dir + "/ca.pem", ca_pem, 0644); !s.ok()) return s;
   return pki;
 }
 
@@ -202,12 +189,13 @@ absl::Status Pki::LoadOrCreateCas(const std::string& pki_dir, int64_t now) {
     }
     for (const Item& it : items) {
       if (pki_dir.empty()) break;
-      if (auto s = WriteAtomically(pki_dir + "/" + it.key_file, KeyPem(it.key->get()), 0600);
+      if (auto s = WriteFileAtomically(pki_dir + "/" + it.key_file, KeyPem(it.key->get()), 0600);
           !s.ok()) {
         return s;
       }
       if (it.cert_file != nullptr) {
-        if (auto s = WriteAtomically(pki_dir + "/" + it.cert_file, CertPem(it.cert->get()), 0644);
+        if (auto s =
+                WriteFileAtomically(pki_dir + "/" + it.cert_file, CertPem(it.cert->get()), 0644);
             !s.ok()) {
           return s;
         }
@@ -308,7 +296,7 @@ absl::Status Pki::LoadOrIssueLeaves(const std::string& pki_dir, const World& wor
     out.append(be, 4);
     out += der;
   }
-  return WriteAtomically(cache, out, 0644);
+  return WriteFileAtomically(cache, out, 0644);
 }
 
 absl::StatusOr<X509Ptr> Pki::IssueLeaf(const Host& h, int64_t now) const {

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "common/result_json.h"
 
 namespace mxcensus::lab {
@@ -40,20 +41,6 @@ MxHost HostEntry(const World& w, const Pki& pki, const std::string& name, uint16
     m.tlsa = TlsaOf(pki, h);
   }
   return m;
-}
-
-absl::Status WriteFile(const std::string& path, const std::string& data) {
-  std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) {
-    return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp, ": ", strerror(errno)));
-  }
-  bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size();
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", strerror(errno)));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -166,9 +153,9 @@ absl::Status WriteWorldFiles(const std::string& dir, const World& world, const P
     truth.push_back('\n');
     absl::StrAppend(&domains, world.domains[j].name, "\n");
   }
-  if (auto s = WriteFile(dir + "/truth.jsonl", truth); !s.ok()) return s;
-  if (auto s = WriteFile(dir + "/targets.csv", targets); !s.ok()) return s;
-  return WriteFile(dir + "/domains.txt", domains);
+  if (auto s = WriteFileAtomically(dir + "/truth.jsonl", truth); !s.ok()) return s;
+  if (auto s = WriteFileAtomically(dir + "/targets.csv", targets); !s.ok()) return s;
+  return WriteFileAtomically(dir + "/domains.txt", domains);
 }
 
 }  // namespace mxcensus::lab

@@ -7,16 +7,12 @@
 
 #include <memory>
 
+#include "common/fn_deleter.h"
+
 namespace mxcensus::tls {
 
-// One deleter for OpenSSL's free functions (STYLE.md B4).
-template <auto Fn>
-struct FnDeleter {
-  template <class T>
-  void operator()(T* p) const {
-    Fn(p);
-  }
-};
+// new/get1 results are owned, get0 results are not (STYLE.md B4).
+using mxcensus::FnDeleter;
 using SslPtr = std::unique_ptr<SSL, FnDeleter<SSL_free>>;
 using SslCtxPtr = std::unique_ptr<SSL_CTX, FnDeleter<SSL_CTX_free>>;
 using X509Ptr = std::unique_ptr<X509, FnDeleter<X509_free>>;
