@@ -14,7 +14,8 @@ h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; padding-b
 dl.facts { display: grid; grid-template-columns: max-content auto; gap: .2em 1em; }
 dl.facts dt { font-weight: 600; }
 dl.facts dd { margin: 0; }
-nav ol { columns: 2; }
+nav ul { columns: 2; }
+p.caption { color: #555; font-size: .85em; margin: .2em 0 0; }
 p.note { color: #555; margin: .3em 0 .8em; }
 table { border-collapse: collapse; font-size: .9em; margin: .5em 0 1em; }
 th, td { padding: .25em .7em; border-bottom: 1px solid #e4e4e4; vertical-align: top; }
@@ -92,15 +93,20 @@ std::string RenderHtml(const Report& report) {
     out += "<dt>" + HtmlEscape(key) + "</dt><dd>" +
            HtmlEscape(FormatCell(value, ColumnKind::kText)) + "</dd>\n";
   }
-  out += "</dl>\n<nav><ol>\n";
+  out += "</dl>\n<nav><ul>\n";
   for (const Table& t : report.tables) {
     out += "<li><a href=\"#" + HtmlEscape(t.id) + "\">" + HtmlEscape(t.title) + "</a></li>\n";
   }
-  out += "</ol></nav>\n";
+  out += "</ul></nav>\n";
   for (const Table& t : report.tables) {
     out += "<section id=\"" + HtmlEscape(t.id) + "\">\n<h2>" + HtmlEscape(t.title) + "</h2>\n";
     if (!t.note.empty()) out += "<p class=\"note\">" + HtmlEscape(t.note) + "</p>\n";
-    out += ChartSvg(t);
+    if (const std::string svg = ChartSvg(t); !svg.empty()) {
+      if (!t.chart.caption.empty()) {
+        out += "<p class=\"caption\">Chart: " + HtmlEscape(t.chart.caption) + "</p>\n";
+      }
+      out += svg;
+    }
     out += t.rows.empty() ? "<p class=\"empty\">(no rows)</p>\n" : TableHtml(t);
     out += "</section>\n";
   }

@@ -7,6 +7,8 @@
 namespace mxcensus::report {
 namespace {
 
+constexpr size_t kNoteWidth = 100;
+
 std::string Pad(const std::string& text, size_t width, bool right) {
   const size_t w = DisplayWidth(text);
   if (w >= width) return text;
@@ -40,6 +42,25 @@ std::string MarkdownEscape(std::string_view text) {
         out += c;
     }
   }
+  return out;
+}
+
+// Breaks text into lines of at most `width` characters at spaces (a longer word stays whole).
+std::string Wrap(const std::string& text, size_t width) {
+  std::string out, line;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(' ', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string word = text.substr(start, end - start);
+    if (!line.empty() && DisplayWidth(line) + 1 + DisplayWidth(word) > width) {
+      out += line + "\n";
+      line.clear();
+    }
+    if (!word.empty()) line += (line.empty() ? "" : " ") + word;
+    start = end + 1;
+  }
+  if (!line.empty()) out += line + "\n";
   return out;
 }
 
@@ -98,7 +119,7 @@ std::string RenderTextTable(const Table& table, const TextOptions& options) {
   }
   std::string out = SanitizeForTerminal(table.title, 0) + "\n";
   out += std::string(DisplayWidth(out) - 1, '=') + "\n";
-  if (!table.note.empty()) out += SanitizeForTerminal(table.note, 0) + "\n";
+  if (!table.note.empty()) out += Wrap(SanitizeForTerminal(table.note, 0), kNoteWidth);
   auto emit = [&](const std::vector<std::string>& line) {
     std::string text;
     for (size_t c = 0; c < ncol; ++c) {

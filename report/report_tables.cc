@@ -46,7 +46,7 @@ TableQuery Funnel() {
                   "have no has_mx step; IPs are probed addresses, so they start at tcp_open.");
   t.Add("step", "step");
   const std::string pivot = PivotUnits(t, {kDomain, kMxHost, kIp}, "count", "pct_of_input");
-  t.chart = {ChartKind::kBars, 0, {2}, "%"};
+  t.chart = {ChartKind::kBars, 0, {2}, "%", "domains, % of the input domains"};
   return {t, "SELECT s.step" + pivot +
                  " FROM mxcensus_funnel_step s LEFT JOIN v_funnel x"
                  " ON x.step_no = s.step_no AND x.crawl_id = :crawl"
@@ -59,7 +59,7 @@ TableQuery CertVerdicts() {
                   "addresses or MX hosts); shares of the items with a completed handshake.");
   t.Add("verdict", "verdict");
   const std::string pivot = PivotUnits(t, {kDomain, kMxHost, kIp}, "count", "pct");
-  t.chart = {ChartKind::kBars, 0, {4}, "%"};
+  t.chart = {ChartKind::kBars, 0, {4}, "%", "MX hosts, % of those with a handshake"};
   return {t, "SELECT v.verdict" + pivot +
                  " FROM mxcensus_cert_verdict v LEFT JOIN v_cert_verdicts x"
                  " ON x.verdict = v.verdict AND x.crawl_id = :crawl"
@@ -190,7 +190,7 @@ TableQuery Policy() {
   t.Add("record", "record").Add("domains", "domains", ColumnKind::kInteger);
   t.Add("domains_pct", "%", ColumnKind::kPercent);
   t.Add("domains_resolved", "of", ColumnKind::kInteger);
-  t.chart = {ChartKind::kBars, 0, {2}, "%"};
+  t.chart = {ChartKind::kBars, 0, {2}, "%", "% of the domains that resolved"};
   return {t,
           "SELECT record, domains, pct, domains_resolved FROM v_policy"
           " WHERE crawl_id = :crawl ORDER BY record_no"};
@@ -209,7 +209,7 @@ TableQuery Series() {
   t.Add("forward_secrecy_pct", "% FS", ColumnKind::kPercent);
   t.Add("mta_sts_pct", "% MTA-STS", ColumnKind::kPercent);
   t.Add("dane_tlsa_pct", "% DANE", ColumnKind::kPercent);
-  t.chart = {ChartKind::kLines, 0, {4, 6, 9, 10}, "%"};
+  t.chart = {ChartKind::kLines, 0, {4, 6, 9, 10}, "%", "shares per crawl (x: crawl id)"};
   return {t,
           "SELECT crawl_id, name, to_char(\"time\" AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'),"
           " domains, pct_domains_starttls, pct_domains_all_mx_starttls, pct_domains_valid_cert,"

@@ -38,7 +38,8 @@ struct ChartSpec {
   ChartKind kind = ChartKind::kNone;
   int label_column = 0;
   std::vector<int> value_columns;
-  std::string unit;  // appended to value labels ("%" or "")
+  std::string unit;     // appended to value labels ("%" or "")
+  std::string caption;  // what the chart shows, e.g. "domains, % of input"
 };
 
 // A titled table of rows. Renderers know nothing of where it came from (no SQL): it is the

@@ -86,6 +86,21 @@ TEST(ReportTextTest, ControlCharactersAndLongCellsAreDefused) {
   EXPECT_EQ(SanitizeForTerminal("ok \xe2\x82\xac", 0), "ok \xe2\x82\xac");
 }
 
+TEST(ReportTextTest, LongNotesWrapAtWordsWithin100Columns) {
+  Table t = Funnel();
+  t.note.clear();
+  for (int i = 0; i < 40; ++i) t.note += "word" + std::to_string(i) + " ";
+  const auto lines = Lines(RenderTextTable(t));
+  std::string joined;
+  size_t i = 2;
+  for (; lines[i].rfind("stage", 0) != 0; ++i) {
+    EXPECT_LE(lines[i].size(), 100u) << lines[i];
+    joined += lines[i] + " ";
+  }
+  EXPECT_GT(i, 3u);
+  EXPECT_EQ(joined, t.note);
+}
+
 TEST(ReportTextTest, EmptyTableSaysSo) {
   Table t = Funnel();
   t.rows.clear();
