@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "common/file_util.h"
+#include "storage/dsn.h"
 #include "storage/local_cluster.h"
 
 namespace mxcensus::cli {
@@ -47,11 +49,42 @@ DbOption::DbOption(CLI::App* cmd) {
   cmd->add_option("--db", dsn_,
                   "PostgreSQL DSN (libpq URI or key=value); default $MXCENSUS_DB, else the "
                   "embedded cluster under $MXCENSUS_HOME");
+  cmd->add_option("--db-password-file", password_file_,
+                  "File whose first line is the database password, added to the DSN (default "
+                  "$MXCENSUS_DB_PASSWORD_FILE; for compose/Kubernetes secrets)");
 }
 
 absl::StatusOr<std::string> DbOption::Resolve() const {
-  if (!dsn_.empty()) return dsn_;
-  if (const char* env = std::getenv("MXCENSUS_DB"); env != nullptr && *env != '\0') return env;
+  std::string password_file = password_file_;
+  const char* what = "--db-password-file";
+  if (const char* env = std::getenv("MXCENSUS_DB_PASSWORD_FILE");
+      password_file.empty() && env != nullptr && *env != '\0') {
+    password_file = env;
+    what = "$MXCENSUS_DB_PASSWORD_FILE";
+  }
+  std::string dsn = dsn_;
+  if (const char* env = std::getenv("MXCENSUS_DB"); dsn.empty() && env != nullptr && *env != '\0') {
+    dsn = env;
+  }
+  if (!dsn.empty() && !password_file.empty()) {
+    auto text = ReadWholeFile(what, password_file);
+    if (!text.ok()) return text.status();
+    std::string password = text->substr(0, text->find_first_of("\r\n"));
+    if (password.empty()) {
+      return absl::InvalidArgumentError(std::string(what) + ": " + password_file +
+                                        " has an empty first line");
+    }
+    auto with = storage::DsnWithPassword(dsn, password);
+    if (!with.ok())
+      return absl::InvalidArgumentError(std::string(what) + ": " +
+                                        std::string(with.status().message()));
+    return *with;
+  }
+  if (!dsn.empty()) return dsn;
+  if (!password_file.empty()) {
+    return absl::InvalidArgumentError(std::string(what) +
+                                      " needs a DSN (--db or $MXCENSUS_DB) to add it to");
+  }
   auto cluster = storage::LocalCluster::FromEnvironment();
   if (!cluster.ok()) return cluster.status();
   if (auto s = cluster->EnsureRunning(); !s.ok()) {

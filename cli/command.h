@@ -24,8 +24,9 @@ void PrintError(std::string_view text);
 // Prints the status as an error and returns kExitUsage (our own failures at the boundary).
 int Fail(const absl::Status& status);
 
-// The database DSN: --db, else $MXCENSUS_DB, else the embedded cluster (started on demand).
-// Adds --db to `cmd`; call Resolve() inside the callback.
+// The database DSN: --db, else $MXCENSUS_DB, else the embedded cluster (started on demand),
+// with the password from --db-password-file / $MXCENSUS_DB_PASSWORD_FILE added when given.
+// Adds --db and --db-password-file to `cmd`; call Resolve() inside the callback.
 class DbOption {
  public:
   explicit DbOption(CLI::App* cmd);
@@ -34,6 +35,7 @@ class DbOption {
 
  private:
   std::string dsn_;
+  std::string password_file_;
 };
 
 // Each subcommand registers itself with the app (cmd_<name>.cc).

@@ -1,6 +1,8 @@
 #include "common/file_util.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -23,8 +25,14 @@ absl::StatusOr<std::string> ReadWholeFile(std::string_view what, const std::stri
 
 absl::Status WriteFileAtomically(const std::string& path, const std::string& data, unsigned mode) {
   const std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
+  // Created with `mode` from the start (a private key is never readable by others, not even
+  // between open and chmod); a stale tmp file from a crash is replaced.
+  unlink(tmp.c_str());
+  const int fd =
+      open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode & 0600));
+  FILE* f = fd < 0 ? nullptr : fdopen(fd, "wb");
   if (f == nullptr) {
+    if (fd >= 0) close(fd);
     return absl::PermissionDeniedError("cannot write " + tmp + ": " + strerror(errno));
   }
   bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size();

@@ -1,29 +1,22 @@
 #pragma once
 
-#include <openssl/bio.h>
-#include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-
-#include <memory>
 #include <string>
 
-#include "common/fn_deleter.h"
+#include "x509/ossl_ptr.h"
+#include "x509/x509.h"
 
 namespace mxcensus::lab {
 
-// new/get1 results are owned, get0 results are not (STYLE.md B4).
+// The owning pointers and OpenSSL error text live in x509/ (shared with `certs init`).
 using mxcensus::FnDeleter;
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, FnDeleter<EVP_PKEY_free>>;
-using EvpPkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, FnDeleter<EVP_PKEY_CTX_free>>;
-using X509Ptr = std::unique_ptr<X509, FnDeleter<X509_free>>;
-using X509StorePtr = std::unique_ptr<X509_STORE, FnDeleter<X509_STORE_free>>;
-using X509StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, FnDeleter<X509_STORE_CTX_free>>;
-using BioPtr = std::unique_ptr<BIO, FnDeleter<BIO_free_all>>;
-using SslCtxPtr = std::unique_ptr<SSL_CTX, FnDeleter<SSL_CTX_free>>;
-using SslPtr = std::unique_ptr<SSL, FnDeleter<SSL_free>>;
-
-// The text of OpenSSL's error queue (drained), for our own failures.
-std::string OpenSslErrors();
+using x509::BioPtr;
+using x509::EvpPkeyCtxPtr;
+using x509::EvpPkeyPtr;
+using x509::OpenSslErrors;
+using x509::SslCtxPtr;
+using x509::SslPtr;
+using x509::X509Ptr;
+using x509::X509StoreCtxPtr;
+using x509::X509StorePtr;
 
 }  // namespace mxcensus::lab

@@ -162,7 +162,9 @@ absl::Status Pki::LoadOrCreateCas(const std::string& pki_dir, int64_t now) {
     const int64_t nb = now - 30 * kDay, na = now + 3650 * kDay;
     auto mk = [&](const char* cn, EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key,
                   X509Ptr* out) -> absl::Status {
-      auto c = MakeCert({nullptr, cn, {}, key, issuer, issuer_key, nb, na, true, false});
+      CertSpec spec{nullptr, cn, {}, key, issuer, issuer_key, nb, na, true, false};
+      spec.organization = "mxcensus lab";
+      auto c = MakeCert(spec);
       if (!c.ok()) return c.status();
       *out = *std::move(c);
       return absl::OkStatus();

@@ -24,7 +24,7 @@ struct LeafFacts {
 // intermediate, one leaf key per algorithm (shared by all leaves of that algorithm: key
 // generation is the slow part), one leaf certificate per host, and the weak DH groups.
 // Everything is kept in DIR/pki and reused on later starts (leaves while the world is the same).
-struct EncodedPubkey;
+using x509::EncodedPubkey;
 
 class Pki {
  public:
@@ -74,7 +74,6 @@ class Pki {
   Timing timing_;
 };
 
-// Lower-case hex SHA-256 of a certificate's DER.
-std::string CertSha256Hex(X509* cert);
+using x509::CertSha256Hex;
 
 }  // namespace mxcensus::lab

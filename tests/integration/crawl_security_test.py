@@ -1,8 +1,7 @@
 """Security of the coordinator: a worker or admin client with a wrong token is refused and
-nothing it sends is stored; the mutual-TLS path works with certificates made by this test
-(openssl), and a worker without a client certificate is refused."""
+nothing it sends is stored; the mutual-TLS path works with the certificates `mxcensus certs init`
+makes, and a client without a certificate, or with one of another CA, is refused."""
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,18 +48,20 @@ def test_wrong_token_is_refused_and_stores_nothing():
         assert r.returncode == 2 and "UNAUTHENTICATED" in r.stderr, r.stderr
 
 
-def make_certs(d):
-    """A CA, a server certificate for 127.0.0.1/localhost and a client certificate."""
-    def sh(*args):
-        subprocess.run(args, check=True, capture_output=True, cwd=d)
-    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-       "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test CA")
-    write(os.path.join(d, "san.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    for name in ("server", "client"):
-        sh("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-           "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
-        sh("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-           "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", "san.ext")
+def certs_init(d, *extra):
+    """The mTLS set made by `mxcensus certs init` (what an operator runs)."""
+    r = e2e.mx("certs", "init", d, "--workers", "1", *extra)
+    listed = set(os.path.basename(line) for line in r.stdout.split())
+    want = {f"{n}.{ext}" for n in ("ca", "coordinator", "admin", "worker-1") for ext in ("pem", "key")}
+    assert listed == want, listed
+    for name in want:
+        mode = os.stat(os.path.join(d, name)).st_mode & 0o777
+        assert mode == (0o600 if name.endswith(".key") else 0o644), (name, oct(mode))
+    # A second run must not overwrite the CA (the workers' certificates depend on it).
+    before = open(os.path.join(d, "ca.pem")).read()
+    r = e2e.mx("certs", "init", d, check=False)
+    assert r.returncode == 2 and "exists" in r.stderr and "--force" in r.stderr, r.stderr
+    assert open(os.path.join(d, "ca.pem")).read() == before
 
 
 def test_mutual_tls_crawl():
@@ -68,20 +69,29 @@ def test_mutual_tls_crawl():
         e2e.start_lab(procs, 300, 9, LAB_BASE, DNS_PORT, d)
         # Not in the lab's directory: its ca.pem is the lab CA the workers verify chains with.
         certs = os.path.join(d, "mtls")
-        os.mkdir(certs)
-        make_certs(certs)
+        certs_init(certs)
         p = lambda n: os.path.join(certs, n)  # noqa: E731
         dsn = e2e.fresh_db()
         port = e2e.free_port()
-        e2e.start_coordinator(procs, dsn, port, ("--tls-cert", p("server.pem"), "--tls-key",
-                                                 p("server.key"), "--tls-client-ca", p("ca.pem")))
+        e2e.start_coordinator(procs, dsn, port, ("--tls-cert", p("coordinator.pem"), "--tls-key",
+                                                 p("coordinator.key"), "--tls-client-ca",
+                                                 p("ca.pem")))
         addr = f"127.0.0.1:{port}"
-        tls = ("--tls-ca", p("ca.pem"), "--tls-cert", p("client.pem"), "--tls-key", p("client.key"))
-        r = e2e.mx("crawl", "start", "--coordinator", addr, *tls, "--name", "mtls", "--port",
+        admin = ("--tls-ca", p("ca.pem"), "--tls-cert", p("admin.pem"), "--tls-key", p("admin.key"))
+        tls = ("--tls-ca", p("ca.pem"), "--tls-cert", p("worker-1.pem"), "--tls-key",
+               p("worker-1.key"))
+        r = e2e.mx("crawl", "start", "--coordinator", addr, *admin, "--name", "mtls", "--port",
                    "2525", os.path.join(d, "domains.txt"))
         crawl_id = int(r.stdout.strip())
         # Without a client certificate the handshake fails: nothing is leased.
         r = e2e.mx("crawl", "list", "--coordinator", addr, "--tls-ca", p("ca.pem"), check=False)
+        assert r.returncode == 2, r.stderr
+        # A client certificate from another `certs init` (another CA) is refused too.
+        other = os.path.join(d, "other")
+        e2e.mx("certs", "init", other, "--workers", "1")
+        r = e2e.mx("crawl", "list", "--coordinator", addr, "--tls-ca", p("ca.pem"), "--tls-cert",
+                   os.path.join(other, "admin.pem"), "--tls-key", os.path.join(other, "admin.key"),
+                   check=False)
         assert r.returncode == 2, r.stderr
         e2e.start_worker(procs, port, d, DNS_PORT, "mtls-worker", tls)
         assert e2e.wait_finished(dsn, crawl_id, timeout=300, procs=procs) == "finished"
