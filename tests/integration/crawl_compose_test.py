@@ -5,7 +5,7 @@ containers would see mapped to the host (service names and listen addresses to l
 PostgreSQL for the `db` service). The migration job runs first, then a crawl started with the
 `crawl` service's command must give exactly the lab's truth; the image's health check must pass
 against both metrics endpoints; a worker stopped with SIGTERM (what `docker compose stop` sends)
-drains and exits 0."""
+drains and exits 0; deploy/sql/drop-crawl.sql then removes the crawl (retention)."""
 import os
 import signal
 import subprocess
@@ -53,6 +53,24 @@ def secrets_of(service, secret_dir):
 def healthcheck(port):
     env = dict(os.environ, MXCENSUS_METRICS_PORT=str(port))
     return subprocess.run(["bash", HEALTHCHECK], env=env, capture_output=True, timeout=10).returncode
+
+
+def drop_crawl_retention(dsn, crawl_id):
+    """deploy/sql/drop-crawl.sql (docs/operations.md) removes the finished crawl entirely."""
+    sql = os.path.join(compose.SRC, "deploy", "sql", "drop-crawl.sql")
+
+    def run(cid):
+        return subprocess.run(["psql", dsn, "-X", "-q", "-v", f"crawl_id={cid}", "-f", sql],
+                              capture_output=True, text=True, timeout=60)
+    assert int(e2e.psql(dsn, "SELECT count(*) FROM certificate")) > 0
+    r = run(crawl_id)
+    assert r.returncode == 0, r.stderr
+    for table in ("crawl", "crawl_domain", "mx_host", "target", "shard", "probe", "certificate"):
+        n = int(e2e.psql(dsn, f"SELECT count(*) FROM {table}"))
+        assert n == 0, f"{n} rows left in {table}"
+    assert e2e.psql(dsn, f"SELECT to_regclass('probe_c{crawl_id}')").strip() == ""
+    r = run(crawl_id)
+    assert r.returncode != 0 and "does not exist" in r.stderr, r.stderr
 
 
 def test_compose_services_crawl_the_lab():
@@ -113,6 +131,7 @@ def test_compose_services_crawl_the_lab():
         assert e2e.wait_finished(dsn, crawl_id, timeout=120, procs=procs) == "finished"
         problems = e2e.score(dsn, crawl_id, d)
         assert not problems, "\n".join(problems)
+        drop_crawl_retention(dsn, crawl_id)
 
         # The image's HEALTHCHECK against both metrics endpoints, and against nothing.
         assert healthcheck(coord_metrics) == 0, "coordinator health check failed"
