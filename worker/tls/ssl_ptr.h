@@ -1,24 +1,18 @@
 #pragma once
 
-#include <openssl/bio.h>
-#include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-
-#include <memory>
-
-#include "common/fn_deleter.h"
+// The owning OpenSSL pointers are defined once, in x509/ossl_ptr.h (shared with the lab and
+// `certs init`); the worker's TLS code names them in its own namespace.
+#include "x509/ossl_ptr.h"
 
 namespace mxcensus::tls {
 
-// new/get1 results are owned, get0 results are not (STYLE.md B4).
 using mxcensus::FnDeleter;
-using SslPtr = std::unique_ptr<SSL, FnDeleter<SSL_free>>;
-using SslCtxPtr = std::unique_ptr<SSL_CTX, FnDeleter<SSL_CTX_free>>;
-using X509Ptr = std::unique_ptr<X509, FnDeleter<X509_free>>;
-using X509StorePtr = std::unique_ptr<X509_STORE, FnDeleter<X509_STORE_free>>;
-using X509StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, FnDeleter<X509_STORE_CTX_free>>;
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, FnDeleter<EVP_PKEY_free>>;
-using BioPtr = std::unique_ptr<BIO, FnDeleter<BIO_free_all>>;
+using x509::BioPtr;
+using x509::EvpPkeyPtr;
+using x509::SslCtxPtr;
+using x509::SslPtr;
+using x509::X509Ptr;
+using x509::X509StoreCtxPtr;
+using x509::X509StorePtr;
 
 }  // namespace mxcensus::tls
