@@ -18,6 +18,7 @@
 #include "storage/crawl_store.h"
 #include "storage/db.h"
 #include "storage/migrations.h"
+#include "worker/metrics.h"
 #include "worker/rpc/session_client.h"
 
 namespace mxcensus::cli {
@@ -29,6 +30,7 @@ struct ScanFlags {
   int port = 25;
   EngineFlags engine;
   bool quiet = false;
+  std::string metrics;  // HOST:PORT: coordinator and worker metrics on one endpoint
 };
 
 double Pct(int64_t part, int64_t whole) {
@@ -92,6 +94,9 @@ int Run(const ScanFlags& f, const DbOption& db) {
   core.token = token;
   coordinator::ServerOptions server_opts;
   server_opts.listen = "127.0.0.1:0";
+  server_opts.metrics = f.metrics;
+  server_opts.registry = std::make_shared<prometheus::Registry>();
+  worker::WorkerMetrics worker_metrics(server_opts.registry);
   auto server = coordinator::CoordinatorServer::Start(core, server_opts);
   if (!server.ok()) return Fail(server.status());
 
@@ -111,6 +116,8 @@ int Run(const ScanFlags& f, const DbOption& db) {
   so.threads = static_cast<uint32_t>(node_opts->threads);
   so.max_inflight = static_cast<uint32_t>(node_opts->probe.concurrency);
   so.capacity_shards = worker::WorkerNode::CapacityShards(*node_opts);
+  so.metrics = &worker_metrics;
+  node_opts->metrics = &worker_metrics;
   auto client = worker::SessionClient::Create(so);
   if (!client.ok()) return Fail(client.status());
   auto node = worker::WorkerNode::Create(*node_opts, client->get());
@@ -174,6 +181,8 @@ void RegisterScan(CLI::App& app, RunState& state) {
   cmd->add_option_group("workers")->add_option("--workers", f->engine.probe.threads,
                                                "Worker loop threads (alias of --threads)");
   cmd->add_flag("--quiet", f->quiet, "No progress lines");
+  cmd->add_option("--metrics", f->metrics,
+                  "Prometheus /metrics address HOST:PORT (coordinator and worker together)");
   cmd->callback([&state, f, db] { state.exit_code = Run(*f, *db); });
 }
 

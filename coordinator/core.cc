@@ -81,8 +81,10 @@ void CoordinatorCore::Tick() {
     if (!changed.ok()) {
       fprintf(stderr, "coordinator: advance crawls: %s\n",
               std::string(changed.status().message()).c_str());
+      if (absl::IsInternal(changed.status())) metrics_->bug_advance_sql->Increment();
     }
     metrics_->ingest_queue->Set(static_cast<double>(db_->queued()));
+    PublishSnapshot(store);
     // Workers with unused credit get work that appeared since they asked (a crawl started,
     // a stage advanced, a lease expired).
     for (const auto& h : sessions) {
@@ -90,6 +92,24 @@ void CoordinatorCore::Tick() {
       if (h->reactor != nullptr) h->reactor->RequestWork();
     }
     lock.lock();
+  }
+}
+
+void CoordinatorCore::PublishSnapshot(storage::CrawlStore& store) {
+  // Once a second is plenty for a scrape interval of seconds, and keeps the queries rare.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_snapshot_ < std::chrono::seconds(1)) return;
+  last_snapshot_ = now;
+  auto snap = store.Snapshot();
+  if (!snap.ok()) return;  // the database is away; AdvanceCrawls has said so
+  auto& m = *metrics_;
+  for (size_t k = 0; k < m.kShardKinds.size(); ++k) {
+    for (size_t st = 0; st < m.kShardStates.size(); ++st) {
+      auto it = snap->shards.find({m.kShardKinds[k], m.kShardStates[st]});
+      m.shard_gauges[k][st]->Set(it == snap->shards.end() ? 0 : static_cast<double>(it->second));
+    }
+    auto p = snap->progress.find(m.kShardKinds[k]);
+    m.progress_gauges[k]->Set(p == snap->progress.end() ? 0 : p->second);
   }
 }
 

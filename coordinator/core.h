@@ -47,6 +47,8 @@ class CoordinatorCore {
 
  private:
   void Tick();
+  // Ticker thread: shard and progress gauges from the database, at most once a second.
+  void PublishSnapshot(storage::CrawlStore& store);
 
   CoordinatorOptions options_;
   std::shared_ptr<CoordinatorMetrics> metrics_;
@@ -55,6 +57,7 @@ class CoordinatorCore {
   std::set<std::shared_ptr<SessionHandle>> sessions_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  std::chrono::steady_clock::time_point last_snapshot_{};  // ticker thread only
   std::thread ticker_;
 };
 

@@ -19,8 +19,10 @@ CoordinatorMetrics::CoordinatorMetrics(std::shared_ptr<prometheus::Registry> reg
                        .Register(*registry)
                        .Add({}, Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                             0.1, 0.25, 0.5, 1, 2.5});
+  // Not mxcensus_results_acked_total: that is the worker's (results, not batches), and `scan`
+  // serves both on one registry.
   auto& acked = BuildCounter()
-                    .Name("mxcensus_results_acked_total")
+                    .Name("mxcensus_ingest_batches_total")
                     .Help("Result batches committed and acked to workers, by lease freshness")
                     .Register(*registry);
   batches_acked = &acked.Add({{"lease", "current"}});
@@ -47,12 +49,25 @@ CoordinatorMetrics::CoordinatorMetrics(std::shared_ptr<prometheus::Registry> reg
                          .Add({});
   shards = &BuildGauge()
                 .Name("mxcensus_shards")
-                .Help("Shards of running crawls by state and kind")
+                .Help("Shards of crawls not over yet, by kind and state")
                 .Register(*registry);
   crawl_progress = &BuildGauge()
                         .Name("mxcensus_crawl_progress_ratio")
-                        .Help("Progress of the newest running crawl, by stage")
+                        .Help("Items done / items of the newest crawl, by stage (0..1)")
                         .Register(*registry);
+  for (size_t k = 0; k < kShardKinds.size(); ++k) {
+    for (size_t st = 0; st < kShardStates.size(); ++st) {
+      shard_gauges[k][st] = &shards->Add({{"kind", kShardKinds[k]}, {"state", kShardStates[st]}});
+    }
+    progress_gauges[k] = &crawl_progress->Add({{"stage", kShardKinds[k]}});
+  }
+  auto& bugs = BuildCounter()
+                   .Name("mxcensus_internal_bugs_total")
+                   .Help("Situations the code rules out, by site (should stay 0)")
+                   .Register(*registry);
+  bug_advance_sql = &bugs.Add({{"site", "advance_sql"}});
+  bug_ingest_sql = &bugs.Add({{"site", "ingest_sql"}});
+  bug_lease_sql = &bugs.Add({{"site", "lease_sql"}});
   BuildGauge()
       .Name("mxcensus_build_info")
       .Help("Build information")

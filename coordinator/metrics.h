@@ -5,6 +5,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,16 @@ struct CoordinatorMetrics {
   prometheus::Counter* unauthenticated;
   prometheus::Family<prometheus::Gauge>* shards;          // {state, kind}
   prometheus::Family<prometheus::Gauge>* crawl_progress;  // {stage}: latest crawl, 0..1
+  // Children of `shards`, [kind][state] in the order of kShardKinds / kShardStates.
+  static constexpr std::array<const char*, 2> kShardKinds = {"resolve", "probe"};
+  static constexpr std::array<const char*, 4> kShardStates = {"pending", "leased", "done",
+                                                              "failed"};
+  std::array<std::array<prometheus::Gauge*, 4>, 2> shard_gauges;
+  std::array<prometheus::Gauge*, 2> progress_gauges;  // [kind]
+  // mxcensus_internal_bugs_total{site}: SQL the server rejected (Internal, not Unavailable).
+  prometheus::Counter* bug_advance_sql;
+  prometheus::Counter* bug_ingest_sql;
+  prometheus::Counter* bug_lease_sql;
 };
 
 }  // namespace mxcensus::coordinator

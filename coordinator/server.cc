@@ -170,7 +170,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Coor
     creds = grpc::SslServerCredentials(ssl);
   }
   std::unique_ptr<CoordinatorServer> s(new CoordinatorServer());
-  s->metrics_ = std::make_shared<CoordinatorMetrics>(std::make_shared<prometheus::Registry>());
+  s->metrics_ = std::make_shared<CoordinatorMetrics>(
+      opts.registry ? opts.registry : std::make_shared<prometheus::Registry>());
   if (!opts.metrics.empty()) {
     try {
       s->exposer_ = std::make_unique<prometheus::Exposer>(opts.metrics, 2);

@@ -8,7 +8,8 @@
 
 namespace prometheus {
 class Exposer;
-}
+class Registry;
+}  // namespace prometheus
 
 namespace mxcensus::coordinator {
 
@@ -19,6 +20,9 @@ struct ServerOptions {
   std::string tls_key;
   std::string tls_client_ca;  // PEM; with it, clients must present a certificate it signed
   bool insecure = false;      // allow plaintext without a token on a non-loopback address
+  // Where the coordinator's metrics go; null: a registry of its own. `scan` passes the one its
+  // worker side also uses, so that one /metrics serves both without duplicate families.
+  std::shared_ptr<prometheus::Registry> registry;
 };
 
 class CoordinatorServer {

@@ -121,16 +121,16 @@ absl::StatusOr<CrawlHeadline> CrawlStore::Headline(int64_t crawl_id) {
     h.domains_all_starttls = r[0][3].as<int64_t>();
     h.domains_all_valid = r[0][4].as<int64_t>();
     h.targets = r[0][5].as<int64_t>();
-    for (const auto& row : tx.exec_params(
-             "SELECT coalesce(status::text, 'unresolved'), count(*) FROM crawl_domain "
-             "WHERE crawl_id = $1 GROUP BY 1 ORDER BY 2 DESC, 1",
-             crawl_id)) {
+    for (const auto& row :
+         tx.exec_params("SELECT coalesce(status::text, 'unresolved'), count(*) FROM crawl_domain "
+                        "WHERE crawl_id = $1 GROUP BY 1 ORDER BY 2 DESC, 1",
+                        crawl_id)) {
       h.dns_statuses.emplace_back(row[0].as<std::string>(), row[1].as<int64_t>());
     }
-    for (const auto& row : tx.exec_params(
-             "SELECT outcome::text, count(*) FROM probe WHERE crawl_id = $1 GROUP BY 1 "
-             "ORDER BY 2 DESC, 1",
-             crawl_id)) {
+    for (const auto& row :
+         tx.exec_params("SELECT outcome::text, count(*) FROM probe WHERE crawl_id = $1 GROUP BY 1 "
+                        "ORDER BY 2 DESC, 1",
+                        crawl_id)) {
       h.outcomes.emplace_back(row[0].as<std::string>(), row[1].as<int64_t>());
     }
     return h;
@@ -155,6 +155,25 @@ absl::StatusOr<std::string> CrawlStore::CancelCrawl(int64_t crawl_id) {
     tx.commit();
     return std::string("cancelled");
   });
+}
+
+absl::StatusOr<OpsSnapshot> CrawlStore::Snapshot() {
+  return Run<OpsSnapshot>(
+      "metrics snapshot", [&](pqxx::connection& c) -> absl::StatusOr<OpsSnapshot> {
+        pqxx::work tx(c);
+        OpsSnapshot snap;
+        for (const auto& r :
+             tx.exec("SELECT s.kind, s.state, count(*) FROM shard s JOIN crawl c USING (crawl_id) "
+                     "WHERE c.state IN ('pending', 'resolving', 'probing') GROUP BY 1, 2")) {
+          snap.shards[{r[0].as<std::string>(), r[1].as<std::string>()}] = r[2].as<int64_t>();
+        }
+        for (const auto& r :
+             tx.exec("SELECT kind, sum(items_done)::float8 / greatest(sum(items), 1) FROM shard "
+                     "WHERE crawl_id = (SELECT max(crawl_id) FROM crawl) GROUP BY kind")) {
+          snap.progress[r[0].as<std::string>()] = r[1].as<double>();
+        }
+        return snap;
+      });
 }
 
 }  // namespace mxcensus::storage

@@ -78,14 +78,22 @@ struct CrawlInfo {
 
 // The numbers `scan` prints at the end of a crawl.
 struct CrawlHeadline {
-  int64_t domains = 0;             // input domains
-  int64_t domains_with_mx = 0;     // DNS ok: an MX set (or an implicit MX) that resolves
-  int64_t domains_probed = 0;      // ... with at least one probe result
+  int64_t domains = 0;               // input domains
+  int64_t domains_with_mx = 0;       // DNS ok: an MX set (or an implicit MX) that resolves
+  int64_t domains_probed = 0;        // ... with at least one probe result
   int64_t domains_all_starttls = 0;  // every probed MX address completed STARTTLS
   int64_t domains_all_valid = 0;     // ... and presented a valid chain matching the MX name
   int64_t targets = 0;
   std::vector<std::pair<std::string, int64_t>> dns_statuses;  // status -> domains
   std::vector<std::pair<std::string, int64_t>> outcomes;      // outcome -> targets, largest first
+};
+
+// What the coordinator's metrics show of the crawls (docs/metrics.md).
+struct OpsSnapshot {
+  // Shards of crawls not over yet, by (kind "resolve"|"probe", state).
+  std::map<std::pair<std::string, std::string>, int64_t> shards;
+  // The newest crawl's items done / items, by shard kind (absent: no shard of that kind yet).
+  std::map<std::string, double> progress;
 };
 
 // The coordinator's whole state, in PostgreSQL: crawl lifecycle, shards and their leases, and
@@ -132,6 +140,8 @@ class CrawlStore {
   absl::StatusOr<CrawlHeadline> Headline(int64_t crawl_id);
   // Returns the crawl's state afterwards ('cancelled', or its final state if already over).
   absl::StatusOr<std::string> CancelCrawl(int64_t crawl_id);
+  // Two small aggregate queries over the shard table, for the metrics ticker.
+  absl::StatusOr<OpsSnapshot> Snapshot();
 
  private:
   template <typename T, typename Fn>

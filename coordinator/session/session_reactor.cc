@@ -137,6 +137,7 @@ void SessionReactor::OnBatch(const v1::ResultBatch& batch) {
       // Not acked: the worker keeps the batch. Closing the stream makes it reconnect and re-send.
       fprintf(stderr, "coordinator: ingest failed, closing the stream: %s\n",
               std::string(r.status().message()).c_str());
+      if (absl::IsInternal(r.status())) core->metrics().bug_ingest_sql->Increment();
       std::lock_guard rl(h->reactor->mu_);
       h->reactor->FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "database unavailable"));
       return;
@@ -174,6 +175,7 @@ void SessionReactor::RequestWork() {
       r->lease_pending_ = false;
       if (!lease.ok()) {
         fprintf(stderr, "coordinator: lease: %s\n", std::string(lease.status().message()).c_str());
+        if (absl::IsInternal(lease.status())) core->metrics().bug_lease_sql->Increment();
       } else if (lease->has_value()) {
         --r->credits_;
         if (!r->finished_) {

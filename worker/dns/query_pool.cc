@@ -2,7 +2,84 @@
 
 #include <algorithm>
 
+#include "worker/dns/dns_message.h"
+
 namespace mxcensus::dns {
+
+std::string_view DnsQueryTypeName(int index) {
+  static constexpr std::string_view kNames[kDnsQueryTypeCount] = {"A",   "AAAA", "MX",
+                                                                  "TXT", "TLSA", "other"};
+  return kNames[index];
+}
+
+int DnsQueryTypeIndex(uint16_t type) {
+  switch (type) {
+    case kTypeA:
+      return 0;
+    case kTypeAaaa:
+      return 1;
+    case kTypeMx:
+      return 2;
+    case kTypeTxt:
+      return 3;
+    case kTypeTlsa:
+      return 4;
+    default:
+      return 5;
+  }
+}
+
+std::string_view DnsQueryResultName(int index) {
+  static constexpr std::string_view kNames[kDnsQueryResultCount] = {
+      "noerror",     "nodata",  "nxdomain",    "servfail",  "refused",
+      "other_rcode", "timeout", "unreachable", "cancelled", "error"};
+  return kNames[index];
+}
+
+int DnsQueryResultIndex(const QueryReply& r) {
+  if (r.message.size() >= 12) {
+    // The header says what the server answered; c-ares' status folds NXDOMAIN and NODATA.
+    const int rcode = r.message[3] & 0x0F;
+    const int ancount = (r.message[6] << 8) | r.message[7];
+    switch (rcode) {
+      case 0:
+        return ancount > 0 ? 0 : 1;
+      case 3:
+        return 2;
+      case 2:
+        return 3;
+      case 5:
+        return 4;
+      default:
+        return 5;
+    }
+  }
+  switch (r.status) {
+    case ARES_SUCCESS:
+      return 0;
+    case ARES_ENODATA:
+      return 1;
+    case ARES_ENOTFOUND:
+      return 2;
+    case ARES_ESERVFAIL:
+      return 3;
+    case ARES_EREFUSED:
+      return 4;
+    case ARES_EFORMERR:
+    case ARES_ENOTIMP:
+      return 5;
+    case ARES_ETIMEOUT:
+      return 6;
+    case ARES_ECONNREFUSED:
+      return 7;
+    case ARES_EDESTRUCTION:
+    case ARES_ECANCELLED:
+      return 8;
+    default:
+      return 9;
+  }
+}
+
 absl::StatusOr<std::unique_ptr<QueryPool>> QueryPool::Create(uv_loop_t* loop,
                                                              const Options& options,
                                                              std::function<void()> after_io) {
@@ -95,6 +172,8 @@ void QueryPool::OnReply(Queued* q, const QueryReply& r) {
       ++stats_.answered;
       break;
   }
+  ++stats_.by_type_result[static_cast<size_t>(DnsQueryTypeIndex(q->type))]
+                         [static_cast<size_t>(DnsQueryResultIndex(r))];
   std::unique_ptr<Queued> owned(q);
   q->handler(q->ctx, q->tag, r);
 }

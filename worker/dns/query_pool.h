@@ -9,17 +9,30 @@
 
 #include <uv.h>
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "worker/dns/ares_uv.h"
 
 namespace mxcensus::dns {
+
+// Closed label sets of the per-query counters (metrics: mxcensus_dns_queries_total{type,result}).
+inline constexpr int kDnsQueryTypeCount = 6;
+inline constexpr int kDnsQueryResultCount = 10;
+// "A", "AAAA", "MX", "TXT", "TLSA", "other".
+std::string_view DnsQueryTypeName(int index);
+int DnsQueryTypeIndex(uint16_t type);
+// "noerror", "nodata", "nxdomain", "servfail", "refused", "other_rcode" (from the response's
+// rcode and answer count), "timeout", "unreachable", "cancelled", "error" (no response).
+std::string_view DnsQueryResultName(int index);
+int DnsQueryResultIndex(const QueryReply& reply);
 
 // Counters over the pool's life (never reset).
 struct QueryStats {
@@ -31,6 +44,8 @@ struct QueryStats {
   uint64_t unanswered = 0;  // gave up with no response: timeout or resolver unreachable
   uint64_t failovers = 0;   // re-sent to another resolver after giving up on one
   uint64_t errors = 0;      // local failures (bad name, out of memory)
+  // Final result of each query by type: [DnsQueryTypeIndex][DnsQueryResultIndex].
+  std::array<std::array<uint64_t, kDnsQueryResultCount>, kDnsQueryTypeCount> by_type_result{};
 };
 
 class QueryPool {

@@ -31,6 +31,7 @@ struct WorkerNode::ThreadState {
   WorkerNode* node = nullptr;
   int shutting_down = 0;          // engines whose Shutdown has not reported idle yet
   std::function<void()> stopped;  // LoopThread's `done`, once both are gone
+  LoopMetricsCursor published;    // this loop's share of the node's metrics
 };
 
 namespace {
@@ -42,20 +43,6 @@ v1::ResultBatch NewBatch(const v1::ShardAssignment& a, bool resolve) {
   b.set_lease_token(a.lease_token());
   b.set_kind(resolve ? v1::SHARD_KIND_RESOLVE : v1::SHARD_KIND_PROBE);
   return b;
-}
-
-void Observe(WorkerMetrics& m, const ProbeResult& r) {
-  m.probes[static_cast<size_t>(r.outcome)]->Increment();
-  if (r.tls && r.tls->handshake_complete) m.tls_ok->Increment();
-  m.probe_seconds->Observe(r.timing_ms.total / 1000.0);
-  const std::optional<double>* stages[] = {
-      &r.timing_ms.connect,  &r.timing_ms.banner, &r.timing_ms.ehlo,     nullptr,
-      &r.timing_ms.starttls, &r.timing_ms.tls,    &r.timing_ms.ehlo_tls, &r.timing_ms.quit};
-  for (int i = 0; i < kProbeStageCount; ++i) {
-    if (stages[i] && stages[i]->has_value()) {
-      m.stage_seconds[static_cast<size_t>(i)]->Observe(**stages[i] / 1000.0);
-    }
-  }
 }
 
 }  // namespace
@@ -101,6 +88,9 @@ absl::StatusOr<std::unique_ptr<WorkerNode>> WorkerNode::Create(WorkerNodeOptions
               [](uv_timer_t* timer) {
                 // Results stream out as they finish: a partial batch waits at most one interval.
                 auto* st = static_cast<ThreadState*>(timer->data);
+                if (auto* m = st->node->opts_.metrics) {
+                  m->Publish(st->published, st->engine.get(), st->resolver.get());
+                }
                 for (auto& [key, run] : st->shards) {
                   if (run->pending.probes_size() + run->pending.domains_size() > 0) {
                     st->node->Emit(st, key, run.get(), false);
@@ -155,6 +145,7 @@ bool WorkerNode::Assign(v1::ShardAssignment a) {
     if (best == nullptr || t->load.load() < best->load.load()) best = t.get();
   }
   ++shards_in_progress_;
+  if (auto* m = opts_.metrics) m->shards_in_progress->Increment();
   best->load += 1;
   {
     std::lock_guard lock(running_mu_);
@@ -179,6 +170,7 @@ void WorkerNode::Emit(ThreadState* t, ShardKey key, ShardRun* run, bool complete
     t->shards.erase(key);  // destroys `run`
     t->load -= 1;
     --shards_in_progress_;
+    if (auto* m = opts_.metrics) m->shards_in_progress->Decrement();
     sink_->OnShardFinished();
   }
 }
@@ -198,6 +190,12 @@ void WorkerNode::RunShard(ThreadState* t, v1::ShardAssignment a) {
   auto owned = std::make_unique<ShardRun>();
   ShardRun* run = owned.get();
   run->resolve = a.has_resolve();
+  if (!run->resolve && !a.has_probe()) {
+    // The coordinator always sends one of the two: this one completes empty.
+    fprintf(stderr, "worker: shard %u of crawl %llu has no work part; completing it empty\n",
+            a.shard_id(), static_cast<unsigned long long>(a.crawl_id()));
+    if (auto* m = opts_.metrics) m->bug_unknown_assignment->Increment();
+  }
   run->pending = NewBatch(a, run->resolve);
   run->outstanding =
       static_cast<size_t>(run->resolve ? a.resolve().domains_size() : a.probe().targets_size());
@@ -225,7 +223,7 @@ void WorkerNode::RunShard(ThreadState* t, v1::ShardAssignment a) {
     target.tag = pt.tag();
     target.target_id = pt.target_id();
     t->engine->Submit(std::move(target), [this, t, key, run](ProbeResult&& res) {
-      if (auto* m = opts_.metrics) Observe(*m, res);
+      if (auto* m = opts_.metrics) m->ObserveProbe(res);
       ToProto(res, run->pending.add_probes());
       counters_.probes++;
       ItemDone(t, key, run);
@@ -244,6 +242,10 @@ void WorkerNode::Stop() {
       // The engines are destroyed from a fresh loop callback, never inside their own on_idle.
       auto reap = [](uv_timer_t* timer) {
         auto* st = static_cast<ThreadState*>(timer->data);
+        if (auto* m = st->node->opts_.metrics) {
+          m->Publish(st->published, st->engine.get(), st->resolver.get());
+          m->Retire(st->published);
+        }
         st->engine.reset();
         st->resolver.reset();
         uv_close(reinterpret_cast<uv_handle_t*>(&st->flush_timer), nullptr);

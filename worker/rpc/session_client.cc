@@ -9,6 +9,14 @@
 #include "worker/metrics.h"
 
 namespace mxcensus::worker {
+namespace {
+
+// Rows a batch carries: the unit of mxcensus_results_{sent,acked}_total.
+double ResultCount(const v1::ResultBatch& b) {
+  return static_cast<double>(b.probes_size() + b.domains_size());
+}
+
+}  // namespace
 
 // One stream of the session (gRPC callback API). Writes start from other threads, hence the
 // hold (client_callback.h: "Holds are needed if ... operations from outside one of the
@@ -177,7 +185,7 @@ void SessionClient::ConnectLoop() {
         // Whatever the last stream did not get acked goes again: the coordinator's merge makes
         // a second delivery a no-op.
         for (const auto& [id, batch] : unacked_) {
-          if (opts_.metrics) opts_.metrics->results_sent->Increment();
+          if (opts_.metrics) opts_.metrics->results_sent->Increment(ResultCount(batch));
           v1::WorkerMessage m;
           *m.mutable_results() = batch;
           stream->Send(std::move(m));
@@ -242,7 +250,10 @@ void SessionClient::OnStreamMessage(const v1::CoordinatorMessage& m) {
     case v1::CoordinatorMessage::kAck: {
       std::lock_guard lock(mu_);
       for (uint64_t id : m.ack().batch_ids()) {
-        if (unacked_.erase(id) && opts_.metrics) opts_.metrics->results_acked->Increment();
+        auto it = unacked_.find(id);
+        if (it == unacked_.end()) continue;  // a re-sent batch acked twice
+        if (opts_.metrics) opts_.metrics->results_acked->Increment(ResultCount(it->second));
+        unacked_.erase(it);
       }
       if (opts_.metrics) opts_.metrics->unacked->Set(static_cast<double>(unacked_.size()));
       cv_.notify_all();
@@ -267,7 +278,7 @@ void SessionClient::OnBatch(v1::ResultBatch batch) {
     v1::WorkerMessage m;
     *m.mutable_results() = batch;
     stream_->Send(std::move(m));
-    if (opts_.metrics) opts_.metrics->results_sent->Increment();
+    if (opts_.metrics) opts_.metrics->results_sent->Increment(ResultCount(batch));
   }
   unacked_.emplace(id, std::move(batch));
   if (opts_.metrics) opts_.metrics->unacked->Set(static_cast<double>(unacked_.size()));
