@@ -1,6 +1,6 @@
 #include "coordinator/metrics.h"
 
-#include "common/version.h"
+#include "common/shared_metrics.h"
 
 namespace mxcensus::coordinator {
 
@@ -61,19 +61,11 @@ CoordinatorMetrics::CoordinatorMetrics(std::shared_ptr<prometheus::Registry> reg
     }
     progress_gauges[k] = &crawl_progress->Add({{"stage", kShardKinds[k]}});
   }
-  auto& bugs = BuildCounter()
-                   .Name("mxcensus_internal_bugs_total")
-                   .Help("Situations the code rules out, by site (should stay 0)")
-                   .Register(*registry);
+  auto& bugs = InternalBugsFamily(*registry);
   bug_advance_sql = &bugs.Add({{"site", "advance_sql"}});
   bug_ingest_sql = &bugs.Add({{"site", "ingest_sql"}});
   bug_lease_sql = &bugs.Add({{"site", "lease_sql"}});
-  BuildGauge()
-      .Name("mxcensus_build_info")
-      .Help("Build information")
-      .Register(*registry)
-      .Add({{"version", kVersion}, {"git_sha", kGitSha}, {"component", "coordinator"}})
-      .Set(1);
+  RegisterBuildInfo(*registry, "coordinator");
 }
 
 }  // namespace mxcensus::coordinator

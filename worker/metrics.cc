@@ -3,7 +3,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/version.h"
+#include "common/shared_metrics.h"
 #include "worker/dns/resolver.h"
 #include "worker/probe/engine.h"
 
@@ -138,17 +138,8 @@ WorkerMetrics::WorkerMetrics(std::shared_ptr<prometheus::Registry> reg) : regist
                             .Help("Shards this worker is working on")
                             .Register(*registry)
                             .Add({});
-  bug_unknown_assignment = &BuildCounter()
-                                .Name("mxcensus_internal_bugs_total")
-                                .Help("Situations the code rules out, by site (should stay 0)")
-                                .Register(*registry)
-                                .Add({{"site", "worker_assignment"}});
-  BuildGauge()
-      .Name("mxcensus_build_info")
-      .Help("Build information")
-      .Register(*registry)
-      .Add({{"version", kVersion}, {"git_sha", kGitSha}, {"component", "worker"}})
-      .Set(1);
+  bug_unknown_assignment = &InternalBugsFamily(*registry).Add({{"site", "worker_assignment"}});
+  RegisterBuildInfo(*registry, "worker");
 }
 
 void WorkerMetrics::ObserveProbe(const ProbeResult& r) {

@@ -225,5 +225,46 @@ def test_dashboards_have_data_from_a_lab_crawl():
         assert len(caught) == 2, f"a misspelt metric was not caught twice: {caught}"
 
 
+def test_scan_serves_both_sides_on_one_endpoint():
+    """`scan --metrics`: coordinator and worker metrics from one registry, a valid page."""
+    with tempfile.TemporaryDirectory() as d, e2e.Procs() as procs:
+        os.chmod(d, 0o755)
+        e2e.start_lab(procs, HOSTS, 21, LAB_BASE, DNS_PORT, d)
+        env = dict(os.environ, MXCENSUS_HOME=os.path.join(d, "home"), MXCENSUS_DB="")
+        mp = e2e.free_port()
+        p = procs.start([e2e.MX, "scan", os.path.join(d, "domains.txt"), "--port", "2525",
+                         "--allow-private", "--ca-file", os.path.join(d, "ca.pem"),
+                         "--resolver", f"127.0.0.1:{DNS_PORT}", "--banner-timeout", "4s",
+                         "--command-timeout", "4s", "--tls-timeout", "4s", "--connect-timeout",
+                         "3s", "--rate", "0", "--per-prefix", "0", "--quiet", "--metrics",
+                         f"127.0.0.1:{mp}"], "scan", env=env)
+        p.expected_exit = True
+        page = ""
+        try:
+            deadline = time.time() + 120
+            while p.poll() is None and time.time() < deadline:
+                try:
+                    page = http_get(f"http://127.0.0.1:{mp}/metrics", timeout=2)
+                except OSError:
+                    pass
+                time.sleep(0.2)
+            p.wait(timeout=30)
+        finally:
+            subprocess.run([e2e.MX, "db", "stop"], env=env, capture_output=True)
+        assert p.returncode == 0, e2e.tail(p.logname)
+        assert page, "scan never served /metrics"
+        r = subprocess.run(["promtool", "check", "metrics"], input=page, capture_output=True,
+                           text=True)
+        assert r.returncode == 0, f"promtool check metrics:\n{r.stdout}{r.stderr}"
+        for component in ("coordinator", "worker"):
+            assert f'component="{component}"' in page, f"no {component} build_info:\n{page}"
+        probes = sum(float(line.rsplit(" ", 1)[1]) for line in page.splitlines()
+                     if line.startswith("mxcensus_probes_total{"))
+        rows = sum(float(line.rsplit(" ", 1)[1]) for line in page.splitlines()
+                   if line.startswith("mxcensus_storage_copy_rows_total{"))
+        assert probes > 0 and rows > 0, f"nothing counted by the last scrape: {probes} {rows}"
+
+
 if __name__ == "__main__":
-    e2e.run_tests([test_dashboards_have_data_from_a_lab_crawl])
+    e2e.run_tests([test_dashboards_have_data_from_a_lab_crawl,
+                   test_scan_serves_both_sides_on_one_endpoint])
