@@ -13,10 +13,12 @@ namespace {
 struct CoordinatorFlags {
   coordinator::ServerOptions server;
   std::string token_file;
+  std::string psl_extra;
   int lease_seconds = 30;
 };
 
 int Run(const CoordinatorFlags& flags, const DbOption& db) {
+  if (auto s = ApplyPublicSuffixFlag(flags.psl_extra); !s.ok()) return Fail(s);
   auto dsn = db.Resolve();
   if (!dsn.ok()) return Fail(dsn.status());
   {
@@ -55,6 +57,7 @@ void RegisterCoordinator(CLI::App& app, RunState& state) {
       ->capture_default_str();
   cmd->add_option("--metrics", flags->server.metrics, "Prometheus /metrics address HOST:PORT");
   AddTokenFlag(cmd, &flags->token_file);
+  AddPublicSuffixFlag(cmd, &flags->psl_extra);
   cmd->add_option("--tls-cert", flags->server.tls_cert, "Server certificate (PEM)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--tls-key", flags->server.tls_key, "Server private key (PEM)")

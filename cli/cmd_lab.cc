@@ -1,5 +1,6 @@
 // mxcensus lab: the simulated mail world on loopback (SMTP hosts, DNS, ground truth).
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -20,7 +21,23 @@ struct LabFlags {
   std::string mix;
   uint32_t domains = 0;
   int procs = 0;
+  uint32_t drift = 0;
+  uint64_t drift_seed = 1;
+  std::string drift_mix;
 };
+
+// A mix file's weights; the error is printed.
+std::optional<lab::ProfileMix> ReadMix(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto mix = lab::ParseMix(text.str(), path);
+  if (!mix.ok()) {
+    PrintError(std::string(mix.status().message()));
+    return std::nullopt;
+  }
+  return *mix;
+}
 
 int Run(const LabFlags& f) {
   lab::LabOptions o;
@@ -48,16 +65,16 @@ int Run(const LabFlags& f) {
   o.dns_ip = lab::Ipv4String(*dns_ip);
   o.dns_port = static_cast<uint16_t>(dns_port);
   if (!f.mix.empty()) {
-    std::ifstream in(f.mix);
-    std::stringstream text;
-    text << in.rdbuf();
-    auto mix = lab::ParseMix(text.str(), f.mix);
-    if (!mix.ok()) {
-      PrintError(std::string(mix.status().message()));
-      return kExitUsage;
-    }
+    auto mix = ReadMix(f.mix);
+    if (!mix) return kExitUsage;
     o.world.mix = *mix;
   }
+  if (!f.drift_mix.empty()) {
+    o.world.drift_mix = ReadMix(f.drift_mix);
+    if (!o.world.drift_mix) return kExitUsage;
+  }
+  o.world.drift_per_mille = f.drift * 10;
+  o.world.drift_seed = f.drift_seed;
   if (f.domains > 0) o.world.domains = f.domains;
   o.procs = f.procs;
   return lab::RunLab(o);
@@ -87,6 +104,14 @@ void RegisterLab(CLI::App& app, RunState& state) {
   cmd->add_option("--mix", f->mix, "Profile weights: 'profile weight' per line")
       ->check(CLI::ExistingFile);
   cmd->add_option("--domains", f->domains, "Number of domains (default: 2 x hosts)");
+  cmd->add_option("--drift", f->drift,
+                  "The same world later: PCT% of the hosts get another profile (from "
+                  "--drift-mix), PCT% of the domains gain or lose MTA-STS or TLS-RPT")
+      ->check(CLI::Range(0, 100));
+  cmd->add_option("--drift-seed", f->drift_seed, "Seed of the drift")->default_val(1);
+  cmd->add_option("--drift-mix", f->drift_mix,
+                  "Profile weights the drifted hosts are drawn from (default: --mix)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--procs", f->procs, "Serving processes (default: max(2, hosts/6000 rounded up))")
       ->check(CLI::Range(1, 64));
   cmd->callback([f, &state] { state.exit_code = Run(*f); });

@@ -27,6 +27,7 @@ namespace {
 struct ScanFlags {
   std::string domains;
   std::string name;
+  std::string psl_extra;
   int port = 25;
   EngineFlags engine;
   bool quiet = false;
@@ -63,6 +64,7 @@ void PrintHeadline(int64_t id, const storage::CrawlHeadline& h) {
 int Run(const ScanFlags& f, const DbOption& db) {
   auto node_opts = f.engine.Build();
   if (!node_opts.ok()) return Fail(node_opts.status());
+  if (auto s = ApplyPublicSuffixFlag(f.psl_extra); !s.ok()) return Fail(s);
   std::vector<storage::DomainInput> domains;
   {
     std::ifstream file;
@@ -174,6 +176,7 @@ void RegisterScan(CLI::App& app, RunState& state) {
       ->required()
       ->check(InputFile());
   cmd->add_option("--name", f->name, "Crawl name (default: 'scan <file>')");
+  AddPublicSuffixFlag(cmd, &f->psl_extra);
   cmd->add_option("--port", f->port, "SMTP port to probe")
       ->capture_default_str()
       ->check(CLI::Range(1, 65535));

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "common/file_util.h"
+#include "common/public_suffix.h"
 #include "storage/dsn.h"
 #include "storage/local_cluster.h"
 
@@ -26,6 +27,18 @@ int Fail(const absl::Status& status) {
 void AddTokenFlag(CLI::App* cmd, std::string* path) {
   cmd->add_option("--token-file", *path, "File holding the bearer token (first line)")
       ->check(CLI::ExistingFile);
+}
+
+void AddPublicSuffixFlag(CLI::App* cmd, std::string* path) {
+  cmd->add_option("--psl-extra", *path,
+                  "Extra public-suffix rules, one suffix a line (e.g. the lab's "
+                  "DIR/public_suffix_list.dat), for the MX providers of the SQL views")
+      ->check(CLI::ExistingFile);
+}
+
+absl::Status ApplyPublicSuffixFlag(const std::string& path) {
+  if (path.empty()) return absl::OkStatus();
+  return UseExtraPublicSuffixRules("--psl-extra", path);
 }
 
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {

@@ -58,6 +58,11 @@ void AddTokenFlag(CLI::App* cmd, std::string* path);
 // The token in the first line of `path` ("" when path is empty); errors name the flag.
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
 
+// --psl-extra FILE: extra public-suffix rules (PSL format) for the registrable domain of MX
+// names, the provider in the SQL views; ApplyPublicSuffixFlag loads them ("" = none).
+void AddPublicSuffixFlag(CLI::App* cmd, std::string* path);
+absl::Status ApplyPublicSuffixFlag(const std::string& path);
+
 // For subcommands whose issue has not landed: prints "not implemented yet", exit 2.
 int NotImplemented(std::string_view name);
 

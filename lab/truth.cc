@@ -155,7 +155,12 @@ absl::Status WriteWorldFiles(const std::string& dir, const World& world, const P
   }
   if (auto s = WriteFileAtomically(dir + "/truth.jsonl", truth); !s.ok()) return s;
   if (auto s = WriteFileAtomically(dir + "/targets.csv", targets); !s.ok()) return s;
-  return WriteFileAtomically(dir + "/domains.txt", domains);
+  if (auto s = WriteFileAtomically(dir + "/domains.txt", domains); !s.ok()) return s;
+  // The lab's zone as a public suffix (for --psl-extra): each pN.lab.test is then a provider of
+  // its own, as registrable domains are on the real Internet.
+  return WriteFileAtomically(dir + "/public_suffix_list.dat",
+                             absl::StrCat("// mxcensus lab: every provider is a name under ",
+                                          kLabZone, "\n", kLabZone, "\n"));
 }
 
 }  // namespace mxcensus::lab

@@ -284,6 +284,45 @@ std::string JoinTxt(const TxtRecord& txt) {
   return out;
 }
 
+// The wrong_name profile's certificate is for another existing name of the world.
+void SetCertName(World& w, Host& h) {
+  h.cert_name.clear();
+  if (h.profile != Profile::kWrongName) return;
+  const Host& other = w.hosts[(h.index + 1) % w.hosts.size()];
+  h.cert_name = other.index != h.index ? other.name : std::string("other.") + kLabZone;
+}
+
+// Step 5 (optional): the world some time later (WorldOptions::drift_per_mille). Runs on its
+// own generator, after everything else, so the undrifted parts are exactly the original world.
+void ApplyDrift(const WorldOptions& o, World& w) {
+  Rng rng(o.seed ^ (o.drift_seed * 0x9e3779b97f4a7c15ULL) ^ 0x6472696674ULL);  // "drift"
+  const ProfileMix& mix = o.drift_mix.value_or(o.mix);
+  for (Host& h : w.hosts) {
+    if (!rng.Chance(o.drift_per_mille) || !h.aliases.empty()) continue;
+    const Profile next = static_cast<Profile>(Draw(rng, mix));
+    if (next == h.profile) continue;
+    h.profile = next;
+    SetCertName(w, h);
+    if (!HasCert(h)) h.tlsa = TlsaKind::kNone;
+  }
+  for (Domain& d : w.domains) {
+    const bool has_policies = d.kind != DomainKind::kNxDomain && d.kind != DomainKind::kServFail &&
+                              d.kind != DomainKind::kTimeout && d.kind != DomainKind::kNoAddress &&
+                              d.kind != DomainKind::kNoMx;
+    if (!has_policies || !rng.Chance(o.drift_per_mille)) continue;
+    if (rng.Chance(500)) {
+      d.mta_sts = d.mta_sts
+                      ? std::nullopt
+                      : std::optional<TxtRecord>(TxtRecord{"v=STSv1; id=" + Hex(rng, 12) + ";"});
+    } else {
+      d.tls_rpt =
+          d.tls_rpt
+              ? std::nullopt
+              : std::optional<TxtRecord>(TxtRecord{"v=TLSRPTv1; rua=mailto:tlsrpt@" + d.name});
+    }
+  }
+}
+
 absl::StatusOr<World> BuildWorld(const WorldOptions& o) {
   if (o.hosts == 0) return absl::InvalidArgumentError("--hosts must be at least 1");
   if (static_cast<uint64_t>(o.base) + o.hosts + 1 > 0x7fffffffULL || (o.base >> 24) != 127) {
@@ -337,10 +376,7 @@ absl::StatusOr<World> BuildWorld(const WorldOptions& o) {
   }
   // Certificates, DANE and IPv6 data. wrong_name hosts get the name of another host.
   for (Host& h : w.hosts) {
-    if (h.profile == Profile::kWrongName) {
-      const Host& other = w.hosts[(h.index + 1) % w.hosts.size()];
-      h.cert_name = other.index != h.index ? other.name : std::string("other.") + kLabZone;
-    }
+    SetCertName(w, h);
     // Some hosts also have AAAA ::1 (data only); the big provider's first MX always does, so
     // that every world has the case.
     h.aaaa = rng.Chance(50) || (!layout.big.empty() && h.index == layout.big.front());
@@ -353,6 +389,7 @@ absl::StatusOr<World> BuildWorld(const WorldOptions& o) {
                          : TlsaKind::kNone;
     }
   }
+  if (o.drift_per_mille > 0) ApplyDrift(o, w);
   return w;
 }
 

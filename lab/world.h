@@ -20,6 +20,13 @@ struct WorldOptions {
   std::optional<uint32_t> domains;  // default: max(2 * hosts, kDomainKindCount)
   uint32_t base = 0x7f140000;       // 127.20.0.0, host byte order; host i is at base + i + 1
   uint16_t port = 2525;
+  // Drift: the same world some time later. drift_per_mille of the hosts (not CNAME targets,
+  // whose certificate must cover the alias) get a new profile drawn from drift_mix, and as many
+  // domains gain or lose an MTA-STS or TLS-RPT record. Deterministic by seed and drift_seed;
+  // names, addresses and domain cases stay the same.
+  uint32_t drift_per_mille = 0;
+  uint64_t drift_seed = 1;
+  std::optional<ProfileMix> drift_mix;  // default: `mix`
 };
 
 // The DNS cases of the world (docs/lab.md "Domain cases").

@@ -2,6 +2,7 @@
 // merge keyed by crawl and target, in the same transaction as the shard's progress.
 #include <unordered_map>
 
+#include "common/public_suffix.h"
 #include "common/result_json.h"
 #include "nlohmann/json.hpp"
 #include "storage/copy_row.h"
@@ -12,25 +13,44 @@ namespace {
 
 // Probe columns filled from a result, in COPY order. The staging table has these plus
 // chain_der (the raw chain); chain_sha256 and leaf_sha256 are computed by the merge.
-const std::vector<std::string> kProbeColumns = {"crawl_id",      "ip",
-                                                "port",          "mx_name",
-                                                "tag",           "target_id",
-                                                "outcome",       "stage",
-                                                "error",         "banner",
-                                                "ehlo",          "ehlo_tls",
-                                                "helo_fallback", "pipelined_after_starttls",
-                                                "code_banner",   "code_ehlo",
-                                                "code_helo",     "code_starttls",
-                                                "code_ehlo_tls", "code_quit",
-                                                "tls_version",   "tls_cipher",
-                                                "tls_group",     "dh_bits",
-                                                "chain_valid",   "verify_error",
-                                                "name_match",    "tls_alert",
-                                                "ms_connect",    "ms_banner",
-                                                "ms_ehlo",       "ms_starttls",
-                                                "ms_tls",        "ms_ehlo_tls",
-                                                "ms_quit",       "ms_total",
-                                                "started_at",    "worker",
+const std::vector<std::string> kProbeColumns = {"crawl_id",
+                                                "ip",
+                                                "port",
+                                                "mx_name",
+                                                "tag",
+                                                "target_id",
+                                                "outcome",
+                                                "stage",
+                                                "error",
+                                                "banner",
+                                                "ehlo",
+                                                "ehlo_tls",
+                                                "helo_fallback",
+                                                "pipelined_after_starttls",
+                                                "code_banner",
+                                                "code_ehlo",
+                                                "code_helo",
+                                                "code_starttls",
+                                                "code_ehlo_tls",
+                                                "code_quit",
+                                                "tls_version",
+                                                "tls_cipher",
+                                                "tls_group",
+                                                "dh_bits",
+                                                "chain_valid",
+                                                "verify_error",
+                                                "name_match",
+                                                "tls_alert",
+                                                "ms_connect",
+                                                "ms_banner",
+                                                "ms_ehlo",
+                                                "ms_starttls",
+                                                "ms_tls",
+                                                "ms_ehlo_tls",
+                                                "ms_quit",
+                                                "ms_total",
+                                                "started_at",
+                                                "worker",
                                                 "tls_handshake_complete"};
 
 std::string Joined(const std::vector<std::string>& cols, const char* prefix = "") {
@@ -54,8 +74,8 @@ void CreateStaging(pqxx::work& tx) {
       "null_mx boolean, implicit_mx boolean, mta_sts text, tls_rpt text, spf text, dmarc text, "
       "dmarc_policy text, error text, resolved_at timestamptz) ON COMMIT DELETE ROWS;"
       "CREATE TEMP TABLE IF NOT EXISTS mx_staging (domain text, mx_name text, preference integer, "
-      "status dns_status, ipv4 inet[], ipv6 inet[], cname text, tlsa jsonb, tlsa_ad boolean) "
-      "ON COMMIT DELETE ROWS;"
+      "status dns_status, ipv4 inet[], ipv6 inet[], cname text, tlsa jsonb, tlsa_ad boolean, "
+      "registrable_domain text) ON COMMIT DELETE ROWS;"
       "SET LOCAL client_min_messages = warning;");
 }
 
@@ -238,7 +258,6 @@ absl::StatusOr<IngestResult> CrawlStore::IngestProbes(const LeaseRef& lease,
 namespace {
 
 void CopyDomains(pqxx::work& tx, int64_t crawl_id, const std::vector<DomainResult>& results) {
-
   (void)crawl_id;
   {
     CopyWriter s(
@@ -257,8 +276,10 @@ void CopyDomains(pqxx::work& tx, int64_t crawl_id, const std::vector<DomainResul
   }
   CopyWriter s(tx, "mx_staging",
                std::vector<std::string>{"domain", "mx_name", "preference", "status", "ipv4", "ipv6",
-                                        "cname", "tlsa", "tlsa_ad"});
+                                        "cname", "tlsa", "tlsa_ad", "registrable_domain"});
   CopyRow row;
+  // The provider of an MX name (its registrable domain), for the views (0003_views.sql).
+  const auto psl = ProcessPublicSuffixList();
   for (const auto& d : results) {
     for (const auto& h : d.mx) {
       nlohmann::json tlsa = nlohmann::json::array();
@@ -274,7 +295,7 @@ void CopyDomains(pqxx::work& tx, int64_t crawl_id, const std::vector<DomainResul
           .Add(static_cast<int>(h.preference))
           .Add(DnsStatusName(h.status));
       row.Add(TextArrayLiteral(h.ipv4)).Add(TextArrayLiteral(h.ipv6)).Add(h.cname);
-      row.Add(tlsa.dump()).Add(h.tlsa_ad);
+      row.Add(tlsa.dump()).Add(h.tlsa_ad).Add(psl->RegistrableDomain(h.name));
       row.WriteTo(s);
     }
   }
@@ -296,8 +317,10 @@ absl::StatusOr<IngestResult> CrawlStore::IngestDomains(const LeaseRef& lease,
     if (!results.empty()) {
       CopyDomains(tx, lease.crawl_id, results);
       tx.exec_params(
-          "INSERT INTO mx_host (crawl_id, mx_name, status, ipv4, ipv6, cname, tlsa, tlsa_ad) "
-          "SELECT DISTINCT ON (mx_name) $1, mx_name, status, ipv4, ipv6, cname, tlsa, tlsa_ad "
+          "INSERT INTO mx_host (crawl_id, mx_name, status, ipv4, ipv6, cname, tlsa, tlsa_ad, "
+          "registrable_domain) "
+          "SELECT DISTINCT ON (mx_name) $1, mx_name, status, ipv4, ipv6, cname, tlsa, tlsa_ad, "
+          "registrable_domain "
           "FROM mx_staging ORDER BY mx_name ON CONFLICT DO NOTHING",
           lease.crawl_id);
       // First result wins: a domain already resolved (an earlier delivery) is left alone, and
