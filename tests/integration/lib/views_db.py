@@ -47,8 +47,10 @@ def scan(dsn, lab_dir, name):
     args = [e2e.MX, "scan", os.path.join(lab_dir, "domains.txt"), "--db", dsn, "--name", name,
             "--psl-extra", os.path.join(lab_dir, "public_suffix_list.dat"), "--port", "2525",
             "--allow-private", "--ca-file", os.path.join(lab_dir, "ca.pem"),
-            "--resolver", f"127.0.0.1:{DNS_PORT}", "--banner-timeout", "4s",
-            "--command-timeout", "4s", "--tls-timeout", "4s", "--connect-timeout", "3s",
+            # The slow_banner profile greets after 2 s: generous timeouts keep a loaded
+            # machine from turning it into a timeout (the truth says starttls_ok).
+            "--resolver", f"127.0.0.1:{DNS_PORT}", "--banner-timeout", "8s",
+            "--command-timeout", "8s", "--tls-timeout", "8s", "--connect-timeout", "3s",
             "--rate", "0", "--per-prefix", "0", "--concurrency", "400", "--quiet"]
     r = subprocess.run(args, capture_output=True, text=True, timeout=300)
     if r.returncode != 0:
