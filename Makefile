@@ -27,7 +27,8 @@ test: build
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(CTEST_JOBS) -L unit
 
-# ASan + UBSan build of the unit tests (and the lab and probe tests once they exist).
+# ASan + UBSan build: the unit tests, the fuzz corpora and the tests labelled `sanitize` (the
+# probe against the 2,000-host lab, the probe CLI, Postfix, the lab's profiles). CI runs it.
 test-sanitize: deps
 	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DMXCENSUS_SANITIZE=ON -DMXCENSUS_BUILD_BENCH=OFF
 	cmake --build $(BUILD)-asan -j $(JOBS)

@@ -107,6 +107,25 @@ RunStats RunEngine(const std::vector<Host>& targets, size_t n, ProbeOutcome heal
   return st;
 }
 
+// The client side of the floor, one function per step so that callgrind can count the client
+// alone (`--toggle-collect='*FloorClient*'`; the server runs in the same thread).
+[[gnu::noinline]] std::unique_ptr<tls::TlsClient> FloorClientOpen(SSL_CTX* ctx,
+                                                                 tls::TlsClient::Step* step) {
+  auto client = tls::TlsClient::Create(ctx, "mx.lab.test");
+  *step = (*client)->Start();
+  return *std::move(client);
+}
+[[gnu::noinline]] void FloorClientTake(tls::TlsClient* client, std::string* out) {
+  client->TakeOutput(out);
+}
+[[gnu::noinline]] tls::TlsClient::Step FloorClientFeed(tls::TlsClient* client,
+                                                       std::string_view in) {
+  return client->FeedHandshake(in);
+}
+[[gnu::noinline]] void FloorClientClose(std::unique_ptr<tls::TlsClient>* client) {
+  client->reset();
+}
+
 // The floor: client handshakes against an in-process server with the lab's ECDSA leaf.
 double FloorHandshakeUs(const std::string& lab, const std::string& leaf_der, int n) {
   FILE* kf = std::fopen((lab + "/pki/ec-leaf.key").c_str(), "r");
@@ -123,8 +142,8 @@ double FloorHandshakeUs(const std::string& lab, const std::string& leaf_der, int
   double client_us = 0;
   for (int i = 0; i < n; ++i) {
     double c0 = ThreadCpuUs();
-    auto client = tls::TlsClient::Create((*cctx)->get(), "mx.lab.test");
-    auto step = (*client)->Start();
+    tls::TlsClient::Step step;
+    auto client = FloorClientOpen((*cctx)->get(), &step);
     client_us += ThreadCpuUs() - c0;
     SSL* s = SSL_new(sctx);
     BIO* sin = BIO_new(BIO_s_mem());
@@ -135,7 +154,7 @@ double FloorHandshakeUs(const std::string& lab, const std::string& leaf_der, int
     for (int round = 0; round < 8 && step == tls::TlsClient::Step::kWantMore; ++round) {
       c0 = ThreadCpuUs();
       std::string out;
-      (*client)->TakeOutput(&out);
+      FloorClientTake(client.get(), &out);
       client_us += ThreadCpuUs() - c0;
       BIO_write(sin, out.data(), static_cast<int>(out.size()));
       SSL_do_handshake(s);
@@ -144,15 +163,15 @@ double FloorHandshakeUs(const std::string& lab, const std::string& leaf_der, int
       int k;
       while ((k = BIO_read(sout, buf, sizeof buf)) > 0) back.append(buf, k);
       c0 = ThreadCpuUs();
-      step = (*client)->FeedHandshake(back);
+      step = FloorClientFeed(client.get(), back);
       client_us += ThreadCpuUs() - c0;
     }
     if (step != tls::TlsClient::Step::kComplete) {
-      std::fprintf(stderr, "floor handshake failed: %s\n", (*client)->error().c_str());
+      std::fprintf(stderr, "floor handshake failed: %s\n", client->error().c_str());
       return -1;
     }
     c0 = ThreadCpuUs();
-    client->reset();
+    FloorClientClose(&client);
     client_us += ThreadCpuUs() - c0;
     SSL_free(s);
   }
@@ -227,6 +246,24 @@ int main(int argc, char** argv) {
   if (modern.empty() || plain.empty()) {
     std::fprintf(stderr, "the lab needs modern_tls13 and no_starttls hosts\n");
     return 1;
+  }
+  // Optional: run one part only ("floor", "tls", "plain"), for `valgrind --tool=callgrind`,
+  // whose instruction counts do not drift with the load of this shared machine.
+  std::string part = argc > 5 ? argv[5] : "all";
+  if (part != "all") {
+    RunStats tls;
+    if (part == "floor") {
+      tls = RunEngine(modern, 1, ProbeOutcome::kStartTlsOk, Options(lab));
+      std::printf("floor handshake: %.1f us\n", FloorHandshakeUs(lab, tls.first_leaf_der, n));
+    } else {
+      bool plain_part = part == "plain";
+      tls = RunEngine(plain_part ? plain : modern, n,
+                      plain_part ? ProbeOutcome::kNoStartTls : ProbeOutcome::kStartTlsOk,
+                      Options(lab));
+      std::printf("%s: %zu ok of %zu, %.1f us CPU per probe\n", part.c_str(), tls.ok, tls.done,
+                  tls.cpu_us / tls.ok);
+    }
+    return 0;
   }
   std::printf("lab: %zu modern_tls13, %zu no_starttls, %zu tarpit hosts; %zu probes per run\n",
               modern.size(), plain.size(), tarpit.size(), n);
