@@ -3,11 +3,19 @@
 // code as `mxcensus probe`, verification and name check included); the floor (an in-process
 // OpenSSL client handshake over memory BIOs with the lab's own ECDSA certificate, plus the CPU
 // per probe against lab hosts without STARTTLS); RSS per in-flight probe with N connections
-// held by tarpit hosts; and the healthy-host completion rate with 20% tarpits vs none.
+// held by tarpit hosts (before STARTTLS) and by tls_stall hosts (mid-handshake); and the
+// healthy-host completion rate with 20% tarpits vs none.
 // Usage: bench_probe_starttls LAB_DIR [probes] [tarpit_connections] [distinct_tls_hosts]
+//                             [part: all|floor|tls|plain] [concurrency of a part, default 10]
+// One part alone is for instruction counts, which the load of a shared machine cannot skew:
+//   valgrind --tool=callgrind --toggle-collect='*FloorClient*' bench_probe_starttls LAB N 0 0 floor
+//   valgrind --tool=callgrind bench_probe_starttls LAB N 0 0 tls   (and plain; run N=100 and
+//   N=400 and divide the difference by 300 to drop the start-up cost)
+#include <malloc.h>
 #include <openssl/pem.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <cstdio>
@@ -27,9 +35,10 @@ struct Host {
   std::string ip, name, profile;
 };
 
-double ProcessCpuUs() {
+double ProcessCpuUs(double* sys_us = nullptr) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
+  if (sys_us) *sys_us = ru.ru_stime.tv_sec * 1e6 + ru.ru_stime.tv_usec;
   return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 + ru.ru_utime.tv_usec +
          ru.ru_stime.tv_usec;
 }
@@ -64,7 +73,7 @@ probe::ProbeEngineOptions Options(const std::string& lab) {
 
 struct RunStats {
   size_t done = 0, ok = 0;
-  double cpu_us = 0, wall_s = 0;
+  double cpu_us = 0, sys_us = 0, wall_s = 0;
   double last_ok_s = 0;  // when the last healthy probe completed
   std::string first_leaf_der;
 };
@@ -81,7 +90,8 @@ RunStats RunEngine(const std::vector<Host>& targets, size_t n, ProbeOutcome heal
       std::fprintf(stderr, "engine: %s\n", std::string(engine.status().message()).c_str());
       std::exit(1);
     }
-    double cpu0 = ProcessCpuUs(), t0 = WallS();
+    double sys0 = 0, sys1 = 0;
+    double cpu0 = ProcessCpuUs(&sys0), t0 = WallS();
     for (size_t i = 0; i < n; ++i) {
       const Host& h = targets[i % targets.size()];
       (*engine)->Submit({h.ip, 0, h.name, h.profile, i}, [&](ProbeResult&& r) {
@@ -98,7 +108,8 @@ RunStats RunEngine(const std::vector<Host>& targets, size_t n, ProbeOutcome heal
       });
     }
     while (st.done < n) uv_run(&loop, UV_RUN_ONCE);
-    st.cpu_us = ProcessCpuUs() - cpu0;
+    st.cpu_us = ProcessCpuUs(&sys1) - cpu0;
+    st.sys_us = sys1 - sys0;
     st.wall_s = WallS() - t0;
     (*engine)->Shutdown([] {});
   }
@@ -110,7 +121,7 @@ RunStats RunEngine(const std::vector<Host>& targets, size_t n, ProbeOutcome heal
 // The client side of the floor, one function per step so that callgrind can count the client
 // alone (`--toggle-collect='*FloorClient*'`; the server runs in the same thread).
 [[gnu::noinline]] std::unique_ptr<tls::TlsClient> FloorClientOpen(SSL_CTX* ctx,
-                                                                 tls::TlsClient::Step* step) {
+                                                                  tls::TlsClient::Step* step) {
   auto client = tls::TlsClient::Create(ctx, "mx.lab.test");
   *step = (*client)->Start();
   return *std::move(client);
@@ -181,30 +192,43 @@ double FloorHandshakeUs(const std::string& lab, const std::string& leaf_der, int
   return client_us / n;
 }
 
-// Holds `n` connections on tarpit hosts and reports RSS growth per connection.
-void TarpitRss(const std::string& lab, const std::vector<Host>& tarpits, size_t n) {
+// Holds `n` probes on `hosts` (tarpits: before STARTTLS; tls_stall: mid-handshake, the
+// ClientHello sent and no ServerHello coming) and reports RSS growth per probe in flight.
+void HeldRss(const std::string& lab, const std::vector<Host>& hosts, size_t n, bool in_tls) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   auto o = Options(lab);
   o.concurrency = n;
-  o.timeouts.banner_ms = 6000;
+  o.timeouts.banner_ms = in_tls ? 20000 : 6000;
+  o.timeouts.tls_ms = 20000;
   size_t done = 0;
+  malloc_trim(0);  // freed memory of earlier runs would hide this run's growth
   long rss0 = RssKb(), rss1 = 0;
   {
     auto engine = probe::ProbeEngine::Create(&loop, o);
     for (size_t i = 0; i < n; ++i) {
-      const Host& h = tarpits[i % tarpits.size()];
+      const Host& h = hosts[i % hosts.size()];
       (*engine)->Submit({h.ip, 0, h.name, "", i}, [&](ProbeResult&&) { ++done; });
     }
-    double t0 = WallS();
-    while (WallS() - t0 < 3.0) uv_run(&loop, UV_RUN_NOWAIT);
+    // Until every probe has reached its waiting state: RSS flat for 1 s (at least 3 s, at most
+    // 12 s; the SMTP exchange before STARTTLS takes a while for thousands of probes).
+    double t0 = WallS(), flat_since = t0;
+    long last = 0;
+    while (WallS() - t0 < 12.0) {
+      uv_run(&loop, UV_RUN_NOWAIT);
+      long now = RssKb();
+      if (now != last) flat_since = WallS(), last = now;
+      if (WallS() - t0 > 3.0 && WallS() - flat_since > 1.0) break;
+      usleep(1000);
+    }
     rss1 = RssKb();
     size_t in_flight = (*engine)->in_flight();
     while (done < n) uv_run(&loop, UV_RUN_ONCE);
-    std::printf(
-        "tarpit: %zu probes in flight held for 3 s: RSS %ld -> %ld KB, %.2f KB per in-flight "
-        "probe (before STARTTLS; target <= 8 KB)\n",
-        in_flight, rss0, rss1, in_flight ? double(rss1 - rss0) / in_flight : 0.0);
+    std::printf("%s: %zu probes in flight: RSS %ld -> %ld KB, %.2f KB per in-flight probe (%s)\n",
+                in_tls ? "tls_stall" : "tarpit", in_flight, rss0, rss1,
+                in_flight ? double(rss1 - rss0) / in_flight : 0.0,
+                in_tls ? "mid-handshake, ClientHello sent; target <= 45 KB"
+                       : "before STARTTLS; target <= 8 KB");
     (*engine)->Shutdown([] {});
   }
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -231,7 +255,7 @@ int main(int argc, char** argv) {
   // Optional: probe only this many distinct STARTTLS hosts (each lab host has its own leaf, so
   // the verdict cache only hits when hosts repeat, as providers' chains do on the Internet).
   size_t distinct = argc > 4 ? std::stoul(argv[4]) : 0;
-  std::vector<Host> modern, plain, tarpit;
+  std::vector<Host> modern, plain, tarpit, stall;
   std::ifstream truth(lab + "/truth.jsonl");
   std::string line;
   while (std::getline(truth, line)) {
@@ -241,6 +265,7 @@ int main(int argc, char** argv) {
     if (h.profile == "modern_tls13") modern.push_back(h);
     if (h.profile == "no_starttls") plain.push_back(h);
     if (h.profile == "tarpit") tarpit.push_back(h);
+    if (h.profile == "tls_stall") stall.push_back(h);
   }
   if (distinct > 0 && distinct < modern.size()) modern.resize(distinct);
   if (modern.empty() || plain.empty()) {
@@ -257,11 +282,14 @@ int main(int argc, char** argv) {
       std::printf("floor handshake: %.1f us\n", FloorHandshakeUs(lab, tls.first_leaf_der, n));
     } else {
       bool plain_part = part == "plain";
+      // Few probes at a time: under valgrind the client is ~50x slower, and with hundreds in
+      // flight their deadlines would expire before the loop gets back to them.
+      auto o = Options(lab);
+      o.concurrency = argc > 6 ? std::stoul(argv[6]) : 10;
       tls = RunEngine(plain_part ? plain : modern, n,
-                      plain_part ? ProbeOutcome::kNoStartTls : ProbeOutcome::kStartTlsOk,
-                      Options(lab));
-      std::printf("%s: %zu ok of %zu, %.1f us CPU per probe\n", part.c_str(), tls.ok, tls.done,
-                  tls.cpu_us / tls.ok);
+                      plain_part ? ProbeOutcome::kNoStartTls : ProbeOutcome::kStartTlsOk, o);
+      std::printf("%s: %zu ok of %zu, %.1f us CPU per probe (%.1f us system)\n", part.c_str(),
+                  tls.ok, tls.done, tls.cpu_us / tls.ok, tls.sys_us / tls.ok);
     }
     return 0;
   }
@@ -269,7 +297,8 @@ int main(int argc, char** argv) {
               modern.size(), plain.size(), tarpit.size(), n);
 
   // Memory first, while the heap is fresh (later runs leave freed memory in the allocator).
-  if (!tarpit.empty()) TarpitRss(lab, tarpit, tarpit_n);
+  if (!tarpit.empty()) HeldRss(lab, tarpit, tarpit_n, false);
+  if (!stall.empty()) HeldRss(lab, stall, std::min<size_t>(tarpit_n, 5000), true);
   RunStats tls = RunEngine(modern, n, ProbeOutcome::kStartTlsOk, Options(lab));
   auto no_ehlo = Options(lab);
   no_ehlo.ehlo_over_tls = false;

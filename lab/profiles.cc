@@ -86,6 +86,10 @@ constexpr std::array<ProfileInfo, kProfileCount> kCatalogue = {{
      "sends \"250 injected\" in the same write as its 220 to STARTTLS, then TLS 1.3"},
     {Profile::kConnectRefused, "connect_refused", 2, O::kConnectRefused, S::kConnect, false, false,
      T::kNone, C::kNone, kNoTls, "nothing listens on the address"},
+    // Weight 0: only in worlds whose --mix names it (the prober's memory benchmark holds
+    // thousands of probes mid-handshake with it), so default worlds stay as they were.
+    {Profile::kTlsStall, "tls_stall", 0, O::kTimeout, S::kTls, false, false, T::kNone, C::kNone,
+     kFailedTls, "220 to STARTTLS, reads the ClientHello, then never answers"},
 }};
 
 constexpr bool CatalogueInOrder() {

@@ -41,8 +41,9 @@ enum class Profile : uint8_t {
   kEhlo1MiB,
   kStartTlsInjection,
   kConnectRefused,
+  kTlsStall,
 };
-inline constexpr int kProfileCount = 26;
+inline constexpr int kProfileCount = 27;
 
 // Which server TLS configuration a profile uses (one SSL_CTX per kind in each serving process).
 enum class TlsKind : uint8_t {

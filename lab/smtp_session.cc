@@ -217,7 +217,8 @@ void SmtpServer::OnLine(Conn* c, std::string_view line) {
       Send(c, "503 5.5.1 Error: send HELO/EHLO first\r\n");
       return;
     }
-    if (h.profile == Profile::kTlsGarbage || h.profile == Profile::kTlsAlert) {
+    if (h.profile == Profile::kTlsGarbage || h.profile == Profile::kTlsAlert ||
+        h.profile == Profile::kTlsStall) {
       Send(c, "220 2.0.0 Ready to start TLS\r\n");
       c->state = ConnState::kAwaitClientHello;
       return;
@@ -251,6 +252,10 @@ void SmtpServer::OnLine(Conn* c, std::string_view line) {
 }
 
 void SmtpServer::OnClientHello(Conn* c) {
+  if (c->host->profile == Profile::kTlsStall) {
+    c->state = ConnState::kSilent;  // the client waits for a ServerHello until it gives up
+    return;
+  }
   if (c->host->profile == Profile::kTlsAlert) {
     Send(c, std::string_view(kAlert, sizeof kAlert));
   } else {

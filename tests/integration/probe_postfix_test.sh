@@ -49,7 +49,8 @@ sed -i "s/^smtp      inet  n       -       y/$ADDR:$PORT inet  n       -       n
 grep -q "^$ADDR:$PORT" conf/master.cf || { echo "FAIL: could not edit master.cf"; exit 1; }
 
 wait_listening() {
-  for _ in $(seq 1 100); do
+  # Up to 60 s: on a loaded 2-core machine (load 10+) Postfix's master takes over 10 s to bind.
+  for _ in $(seq 1 600); do
     ss -ltn | grep -q "$ADDR:$PORT " && return 0
     sleep 0.1
   done

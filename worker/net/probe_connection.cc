@@ -103,14 +103,18 @@ void ProbeConnection::HandleBytes(std::string_view data) {
 
 void ProbeConnection::HandleHandshakeBytes(std::string_view data) {
   tls::TlsClient::Step step = tls_->FeedHandshake(data);
-  FlushTls();
   switch (step) {
     case tls::TlsClient::Step::kWantMore:
+      FlushTls();
       return;
     case tls::TlsClient::Step::kComplete:
+      // TLS 1.3: our Finished is still in the write BIO. It leaves together with the machine's
+      // first command inside TLS (EHLO or QUIT), in one write and one segment instead of two;
+      // FinishHandshake flushes it whatever the machine does.
       FinishHandshake(true);
       return;
     case tls::TlsClient::Step::kFailed:
+      FlushTls();  // an alert, if OpenSSL queued one
       FinishHandshake(false);
       return;
   }
