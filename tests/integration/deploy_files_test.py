@@ -117,8 +117,6 @@ def test_compose_references():
     # Every bind mount, the build context and the Dockerfile exist.
     for name, svc in services.items():
         for host, _ in compose.bind_mounts(svc):
-            if host == DASHBOARDS and not os.path.exists(host):
-                continue  # TODO(deploy): drop once dashboards/ is on main (#7 lands it)
             assert os.path.exists(host), f"{name}: mount source {host} does not exist"
         if "build" in svc:
             ctx = os.path.normpath(os.path.join(compose.COMPOSE_DIR, svc["build"]["context"]))
@@ -146,8 +144,10 @@ def test_compose_references():
     assert glob.glob(os.path.join(DEPLOY, "grafana", "provisioning", "datasources", "*.yaml"))
     dash_dir = [src for dst, src in mounts.items() if dst.startswith("/var/lib/grafana/dashboards")]
     assert dash_dir == [DASHBOARDS], dash_dir
-    if os.path.isdir(DASHBOARDS):
-        assert glob.glob(os.path.join(DASHBOARDS, "*.json")), "no dashboards to provision"
+    for want in ("adoption.json", "crawl-live.json"):
+        assert os.path.isfile(os.path.join(DASHBOARDS, want)), f"dashboards/{want} missing"
+    # The provisioned datasource sslmode comes from the environment; compose must set it.
+    assert services["grafana"]["environment"].get("MXCENSUS_GRAFANA_PG_SSLMODE") == "disable"
     provider = yaml.safe_load(open(glob.glob(os.path.join(
         DEPLOY, "grafana", "provisioning", "dashboards", "*.yaml"))[0]))
     assert provider["providers"][0]["options"]["path"] in mounts, "dashboards mounted elsewhere"
