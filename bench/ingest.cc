@@ -1,10 +1,17 @@
 // Ingestion rate of the coordinator's merge path alone: result batches COPYed into staging and
 // merged into `probe` (and `certificate`) by CrawlStore::IngestProbes, against a real server.
 //   bench_ingest DSN [ROWS=200000] [BATCH=1000]
-// Prints rows/s for fresh rows and for a full re-delivery (which must insert nothing).
+// Prints rows/s for fresh rows and for a full re-delivery (which must insert nothing), in wall
+// time and per CPU second (this process + its PostgreSQL backend, read from /proc: the server
+// must be local). On a machine shared with other work the CPU figure is the stable one.
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "storage/crawl_store.h"
@@ -55,6 +62,28 @@ ProbeResult Sample(int i) {
   return r;
 }
 
+double SelfCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// utime + stime of a process, or -1 when /proc does not show it (a remote server).
+double ProcessCpuSeconds(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!pid || !std::getline(f, stat)) return -1;
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) stime = std::stod(field);
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,7 +101,8 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  storage::CrawlStore store(dsn);
+  // The store's connection is found by its application name, to read its backend's CPU time.
+  storage::CrawlStore store(dsn + " application_name=mxcensus-bench-ingest");
   storage::CrawlSpec spec;
   spec.name = "bench-ingest";
   auto id = store.CreateCrawl(spec, {});
@@ -84,7 +114,19 @@ int main(int argc, char** argv) {
     for (int j = i; j < std::min(rows, i + batch); ++j) b.push_back(Sample(j));
     batches.push_back(std::move(b));
   }
+  int backend = 0;
+  {
+    auto c = storage::Connect(dsn);
+    if (c.ok()) {
+      pqxx::work tx(**c);
+      auto r = tx.exec(
+          "SELECT pid FROM pg_stat_activity WHERE application_name = 'mxcensus-bench-ingest' "
+          "ORDER BY backend_start DESC LIMIT 1");
+      if (!r.empty()) backend = r[0][0].as<int>();
+    }
+  }
   for (int pass = 0; pass < 2; ++pass) {
+    const double cpu0 = SelfCpuSeconds(), server0 = ProcessCpuSeconds(backend);
     const auto start = std::chrono::steady_clock::now();
     int64_t inserted = 0;
     for (const auto& b : batches) {
@@ -96,9 +138,16 @@ int main(int argc, char** argv) {
       inserted += r->rows_inserted;
     }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    printf("%s: %d rows in %zu batches of %d: %.2f s, %.0f rows/s, %lld rows inserted\n",
+    const double client = SelfCpuSeconds() - cpu0;
+    const double server = server0 < 0 ? -1 : ProcessCpuSeconds(backend) - server0;
+    printf("%s: %d rows in %zu batches of %d: %.2f s, %.0f rows/s wall, %lld rows inserted",
            pass == 0 ? "ingest fresh      " : "ingest re-delivery", rows, batches.size(), batch, s,
            rows / s, static_cast<long long>(inserted));
+    if (server >= 0) {
+      printf("; CPU %.2f s client + %.2f s server = %.0f rows per CPU second", client, server,
+             rows / (client + server));
+    }
+    printf("\n");
   }
   return 0;
 }

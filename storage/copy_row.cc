@@ -1,15 +1,22 @@
 #include "storage/copy_row.h"
 
-#include <cstdio>
+#include <charconv>
+#include <cstring>
 
 namespace mxcensus::storage {
 namespace {
 
+// Rows are sent to the server in pieces of about this size.
+constexpr size_t kFlushBytes = 1 << 20;
+
 void AppendHex(std::string& out, std::string_view raw) {
   static constexpr char kHex[] = "0123456789abcdef";
+  const size_t at = out.size();
+  out.resize(at + 2 * raw.size());
+  char* p = out.data() + at;
   for (unsigned char c : raw) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
+    *p++ = kHex[c >> 4];
+    *p++ = kHex[c & 15];
   }
 }
 
@@ -24,46 +31,88 @@ CopyWriter::CopyWriter(pqxx::transaction_base& tx, const std::string& table,
 
 CopyWriter::~CopyWriter() = default;
 
-void CopyWriter::WriteLine(const std::string& line) { writer_->write_raw_line(line); }
-
-void CopyWriter::Complete() { writer_->complete(); }
-
-void CopyRow::Separate() {
-  if (fields_++ > 0) line_ += '\t';
+void CopyWriter::WriteLine(std::string_view line) {
+  buffer_.append(line);
+  buffer_ += '\n';
+  if (buffer_.size() >= kFlushBytes) Flush();
 }
 
-CopyRow& CopyRow::Add(std::string v) {
+void CopyWriter::Flush() {
+  if (buffer_.empty()) return;
+  // write_raw_line appends the newline of the last row itself; the server does not care how
+  // COPY data is cut into messages.
+  buffer_.pop_back();
+  writer_->write_raw_line(buffer_);
+  buffer_.clear();
+}
+
+void CopyWriter::Complete() {
+  Flush();
+  writer_->complete();
+}
+
+CopyRow& CopyRow::Add(std::string_view v) {
   Separate();
-  for (char c : v) {
+  // Most values need no escaping: copy runs between special characters in one go.
+  size_t start = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const char c = v[i];
+    const char* esc = nullptr;
     switch (c) {
       case '\\':
-        line_ += "\\\\";
+        esc = "\\\\";
         break;
       case '\t':
-        line_ += "\\t";
+        esc = "\\t";
         break;
       case '\n':
-        line_ += "\\n";
+        esc = "\\n";
         break;
       case '\r':
-        line_ += "\\r";
+        esc = "\\r";
         break;
       default:
-        line_ += c;
+        continue;
     }
+    line_.append(v.substr(start, i - start));
+    line_.append(esc);
+    start = i + 1;
   }
+  line_.append(v.substr(start));
   return *this;
 }
 
-CopyRow& CopyRow::Add(double v) {
-  char buf[32];
-  snprintf(buf, sizeof buf, "%.3f", v);
-  return Add(std::string(buf));
+CopyRow& CopyRow::Add(int64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return AddRaw(std::string_view(buf, static_cast<size_t>(r.ptr - buf)));
 }
 
-CopyRow& CopyRow::Null() {
+CopyRow& CopyRow::Add(double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 3);
+  if (r.ec != std::errc()) r = std::to_chars(buf, buf + sizeof buf, v);  // huge: exponent form
+  return AddRaw(std::string_view(buf, static_cast<size_t>(r.ptr - buf)));
+}
+
+CopyRow& CopyRow::AddBytea(std::string_view raw) {
   Separate();
-  line_ += "\\N";
+  line_ += "\\\\x";  // the bytea hex prefix \x, its backslash escaped for COPY
+  AppendHex(line_, raw);
+  return *this;
+}
+
+CopyRow& CopyRow::AddByteaArray(const std::vector<std::string_view>& raw_items) {
+  Separate();
+  line_ += '{';
+  for (size_t i = 0; i < raw_items.size(); ++i) {
+    if (i) line_ += ',';
+    // A quoted array element writes the backslash of \x twice, and COPY doubles each again.
+    line_ += "\"\\\\\\\\x";
+    AppendHex(line_, raw_items[i]);
+    line_ += '"';
+  }
+  line_ += '}';
   return *this;
 }
 
@@ -76,24 +125,6 @@ std::string TextArrayLiteral(const std::vector<std::string>& items) {
       if (c == '"' || c == '\\') out += '\\';
       out += c;
     }
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
-
-std::string ByteaLiteral(std::string_view raw) {
-  std::string out = "\\x";
-  AppendHex(out, raw);
-  return out;
-}
-
-std::string ByteaArrayLiteral(const std::vector<std::string>& raw_items) {
-  std::string out = "{";
-  for (size_t i = 0; i < raw_items.size(); ++i) {
-    if (i) out += ',';
-    out += "\"\\\\x";  // inside a quoted array element a backslash is written twice
-    AppendHex(out, raw_items[i]);
     out += '"';
   }
   out += '}';

@@ -17,6 +17,7 @@ absl::StatusOr<pqxx::connection*> CrawlStore::Conn() {
   if (conn_ && conn_->is_open()) return conn_.get();
   conn_.reset();
   staging_ready_ = false;
+  known_certs_.clear();  // a new connection may be a different server behind the same DSN
   auto c = Connect(dsn_);
   if (!c.ok()) return c.status();
   conn_ = *std::move(c);

@@ -7,6 +7,8 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -147,6 +149,12 @@ class CrawlStore {
   template <typename T, typename Fn>
   absl::StatusOr<T> Run(const char* what, Fn&& fn);
   absl::StatusOr<pqxx::connection*> Conn();
+  void RememberCertificates(const std::vector<std::pair<std::string, bool>>& stored);
+
+  // SHA-256 of certificates committed through this store -> stored with a summary. A batch
+  // sends only certificates missing here: chains repeat across many hosts.
+  static constexpr size_t kKnownCertsMax = 100000;
+  std::unordered_map<std::string, bool> known_certs_;
 
   std::string dsn_;
   std::unique_ptr<pqxx::connection> conn_;

@@ -1,5 +1,8 @@
 // Result ingestion of CrawlStore: COPY into per-connection staging tables, then an idempotent
 // merge keyed by crawl and target, in the same transaction as the shard's progress.
+#include <openssl/evp.h>
+
+#include <optional>
 #include <unordered_map>
 
 #include "common/public_suffix.h"
@@ -11,8 +14,8 @@
 namespace mxcensus::storage {
 namespace {
 
-// Probe columns filled from a result, in COPY order. The staging table has these plus
-// chain_der (the raw chain); chain_sha256 and leaf_sha256 are computed by the merge.
+// Probe columns filled from a result, in COPY order; chain_sha256 and leaf_sha256 are computed
+// here, not in SQL: hashing every chain element of every row in the merge was its main cost.
 const std::vector<std::string> kProbeColumns = {"crawl_id",
                                                 "ip",
                                                 "port",
@@ -51,13 +54,15 @@ const std::vector<std::string> kProbeColumns = {"crawl_id",
                                                 "ms_total",
                                                 "started_at",
                                                 "worker",
-                                                "tls_handshake_complete"};
+                                                "tls_handshake_complete",
+                                                "chain_sha256",
+                                                "leaf_sha256"};
 
-std::string Joined(const std::vector<std::string>& cols, const char* prefix = "") {
+std::string Joined(const std::vector<std::string>& cols) {
   std::string out;
   for (size_t i = 0; i < cols.size(); ++i) {
     if (i) out += ", ";
-    out += prefix + cols[i];
+    out += cols[i];
   }
   return out;
 }
@@ -65,11 +70,11 @@ std::string Joined(const std::vector<std::string>& cols, const char* prefix = ""
 void CreateStaging(pqxx::work& tx) {
   // Temporary and per connection; emptied at every commit.
   tx.exec(
-      "CREATE TEMP TABLE IF NOT EXISTS probe_staging (LIKE probe INCLUDING DEFAULTS, "
-      "chain_der bytea[]) ON COMMIT DELETE ROWS;"
-      "CREATE TEMP TABLE IF NOT EXISTS cert_staging (der bytea NOT NULL, subject text, "
-      "issuer text, sans text[], not_before timestamptz, not_after timestamptz, key_type text, "
-      "key_bits integer, sig_alg text, self_signed boolean) ON COMMIT DELETE ROWS;"
+      "CREATE TEMP TABLE IF NOT EXISTS probe_staging (LIKE probe INCLUDING DEFAULTS) "
+      "ON COMMIT DELETE ROWS;"
+      "CREATE TEMP TABLE IF NOT EXISTS cert_staging (sha256 bytea NOT NULL, der bytea NOT NULL, "
+      "subject text, issuer text, sans text[], not_before timestamptz, not_after timestamptz, "
+      "key_type text, key_bits integer, sig_alg text, self_signed boolean) ON COMMIT DELETE ROWS;"
       "CREATE TEMP TABLE IF NOT EXISTS domain_staging (domain text, status dns_status, "
       "null_mx boolean, implicit_mx boolean, mta_sts text, tls_rpt text, spf text, dmarc text, "
       "dmarc_policy text, error text, resolved_at timestamptz) ON COMMIT DELETE ROWS;"
@@ -79,11 +84,40 @@ void CreateStaging(pqxx::work& tx) {
       "SET LOCAL client_min_messages = warning;");
 }
 
+std::string Sha256(std::string_view der) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(der.data(), der.size(), md, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<char*>(md), len);
+}
+
+// The distinct certificates of a batch: each DER hashed once, however many rows present it.
+struct BatchCert {
+  std::string sha256;
+  const CertSummary* summary = nullptr;  // set when some row presents it as its leaf
+};
+using BatchCerts = std::unordered_map<std::string_view, BatchCert>;
+
+BatchCerts CollectCertificates(const std::vector<ProbeResult>& results) {
+  BatchCerts certs;
+  for (const auto& r : results) {
+    if (!r.tls) continue;
+    for (size_t i = 0; i < r.tls->chain_der.size(); ++i) {
+      const CertSummary* summary = i == 0 && r.tls->leaf ? &*r.tls->leaf : nullptr;
+      auto [it, fresh] = certs.try_emplace(r.tls->chain_der[i]);
+      if (fresh) it->second.sha256 = Sha256(r.tls->chain_der[i]);
+      if (it->second.summary == nullptr) it->second.summary = summary;
+    }
+  }
+  return certs;
+}
+
 void AddCodes(CopyRow& row, const ReplyCodes& c) {
   row.Add(c.banner).Add(c.ehlo).Add(c.helo).Add(c.starttls).Add(c.ehlo_tls).Add(c.quit);
 }
 
-void AddProbeRow(CopyRow& row, int64_t crawl_id, const ProbeResult& r, const std::string& worker) {
+void AddProbeRow(CopyRow& row, int64_t crawl_id, const ProbeResult& r, const std::string& worker,
+                 const BatchCerts& certs, std::vector<std::string_view>& chain) {
   row.Add(crawl_id).Add(r.ip).Add(static_cast<int>(r.port)).Add(r.name).Add(r.tag);
   if (r.target_id) {
     row.Add(static_cast<int64_t>(r.target_id));
@@ -113,14 +147,17 @@ void AddProbeRow(CopyRow& row, int64_t crawl_id, const ProbeResult& r, const std
     row.Null();
   }
   if (r.tls && !r.tls->chain_der.empty()) {
-    row.Add(ByteaArrayLiteral(r.tls->chain_der));
+    chain.clear();
+    for (const auto& der : r.tls->chain_der) chain.push_back(certs.at(der).sha256);
+    row.AddByteaArray(chain).AddBytea(chain.front());
   } else {
-    row.Null();
+    row.Null().Null();
   }
 }
 
-void AddCertRow(CopyRow& row, const std::string& der, const CertSummary* s) {
-  row.Add(ByteaLiteral(der));
+void AddCertRow(CopyRow& row, std::string_view der, const BatchCert& c) {
+  row.AddBytea(c.sha256).AddBytea(der);
+  const CertSummary* s = c.summary;
   if (s == nullptr) {
     for (int i = 0; i < 9; ++i) row.Null();
     return;
@@ -130,42 +167,43 @@ void AddCertRow(CopyRow& row, const std::string& der, const CertSummary* s) {
   row.Add(s->key_bits).Add(s->sig_alg).Add(s->self_signed);
 }
 
-void CopyCertificates(pqxx::work& tx, const std::vector<ProbeResult>& results) {
-  // Chains repeat heavily (one provider, one chain): dedupe before the wire.
-  std::unordered_map<std::string_view, const CertSummary*> certs;
-  for (const auto& r : results) {
-    if (!r.tls) continue;
-    for (size_t i = 0; i < r.tls->chain_der.size(); ++i) {
-      const CertSummary* summary = i == 0 && r.tls->leaf ? &*r.tls->leaf : nullptr;
-      auto [it, fresh] = certs.emplace(r.tls->chain_der[i], summary);
-      if (!fresh && it->second == nullptr) it->second = summary;
-    }
-  }
-  if (certs.empty()) return;
+// Stores the certificates of a batch that this connection has not stored already (with a
+// summary, when it has one). Returns what to remember as stored once the transaction commits.
+std::vector<std::pair<std::string, bool>> CopyCertificates(
+    pqxx::work& tx, const BatchCerts& certs, const std::unordered_map<std::string, bool>& known) {
+  std::vector<std::pair<std::string, bool>> sent;
   {
-    CopyWriter s(
-        tx, "cert_staging",
-        std::vector<std::string>{"der", "subject", "issuer", "sans", "not_before", "not_after",
-                                 "key_type", "key_bits", "sig_alg", "self_signed"});
+    std::optional<CopyWriter> s;
     CopyRow row;
-    for (const auto& [der, summary] : certs) {
+    for (const auto& [der, c] : certs) {
+      auto k = known.find(c.sha256);
+      if (k != known.end() && (k->second || c.summary == nullptr)) continue;
+      if (!s) {
+        s.emplace(tx, "cert_staging",
+                  std::vector<std::string>{"sha256", "der", "subject", "issuer", "sans",
+                                           "not_before", "not_after", "key_type", "key_bits",
+                                           "sig_alg", "self_signed"});
+      }
       row.Clear();
-      AddCertRow(row, std::string(der), summary);
-      row.WriteTo(s);
+      AddCertRow(row, der, c);
+      row.WriteTo(*s);
+      sent.emplace_back(c.sha256, c.summary != nullptr);
     }
-    s.Complete();
+    if (!s) return sent;
+    s->Complete();
   }
   // A certificate first seen as an intermediate gets its summary when it shows up as a leaf.
   tx.exec(
       "INSERT INTO certificate (sha256, der, subject, issuer, sans, not_before, not_after, "
       "key_type, key_bits, sig_alg, self_signed) "
-      "SELECT sha256(der), der, subject, issuer, coalesce(sans, '{}'), not_before, not_after, "
+      "SELECT sha256, der, subject, issuer, coalesce(sans, '{}'), not_before, not_after, "
       "key_type, key_bits, sig_alg, self_signed FROM cert_staging "
       "ON CONFLICT (sha256) DO UPDATE SET subject = EXCLUDED.subject, issuer = EXCLUDED.issuer, "
       "sans = EXCLUDED.sans, not_before = EXCLUDED.not_before, not_after = EXCLUDED.not_after, "
       "key_type = EXCLUDED.key_type, key_bits = EXCLUDED.key_bits, sig_alg = EXCLUDED.sig_alg, "
       "self_signed = EXCLUDED.self_signed "
       "WHERE certificate.subject IS NULL AND EXCLUDED.subject IS NOT NULL");
+  return sent;
 }
 
 // Locks the shard row and tells whether `lease` is still the shard's current lease.
@@ -218,28 +256,27 @@ absl::StatusOr<IngestResult> CrawlStore::IngestProbes(const LeaseRef& lease,
         if (created) CreateStaging(tx);
         IngestResult out;
         out.lease_current = LeaseIsCurrent(tx, lease);
-        CopyCertificates(tx, results);
+        const BatchCerts certs = CollectCertificates(results);
+        const auto sent = CopyCertificates(tx, certs, known_certs_);
         if (!results.empty()) {
-          std::vector<std::string> cols = kProbeColumns;
-          cols.push_back("chain_der");
-          CopyWriter s(tx, "probe_staging", cols);
+          CopyWriter s(tx, "probe_staging", kProbeColumns);
           CopyRow row;
+          std::vector<std::string_view> chain;
           for (const auto& r : results) {
             row.Clear();
-            AddProbeRow(row, lease.crawl_id, r, worker);
-            if (row.fields() != static_cast<int>(cols.size())) {
+            AddProbeRow(row, lease.crawl_id, r, worker, certs, chain);
+            if (row.fields() != static_cast<int>(kProbeColumns.size())) {
               throw std::logic_error("probe row has " + std::to_string(row.fields()) +
-                                     " fields for " + std::to_string(cols.size()) + " columns");
+                                     " fields for " + std::to_string(kProbeColumns.size()) +
+                                     " columns");
             }
             row.WriteTo(s);
           }
           s.Complete();
-          auto merged =
-              tx.exec("INSERT INTO probe (" + Joined(kProbeColumns) +
-                      ", chain_sha256, leaf_sha256) SELECT " + Joined(kProbeColumns, "s.") +
-                      ", (SELECT array_agg(sha256(d) ORDER BY i) FROM unnest(s.chain_der) "
-                      "   WITH ORDINALITY AS u(d, i)), sha256(s.chain_der[1]) "
-                      "FROM probe_staging s ON CONFLICT DO NOTHING");
+          // Set form, keyed by (crawl, ip, port, mx name): a re-delivered row inserts nothing.
+          const std::string cols = Joined(kProbeColumns);
+          auto merged = tx.exec("INSERT INTO probe (" + cols + ") SELECT " + cols +
+                                " FROM probe_staging ON CONFLICT DO NOTHING");
           out.rows_inserted = merged.affected_rows();
         }
         if (out.lease_current) {
@@ -251,8 +288,19 @@ absl::StatusOr<IngestResult> CrawlStore::IngestProbes(const LeaseRef& lease,
         }
         tx.commit();
         if (created) staging_ready_ = true;
+        RememberCertificates(sent);
         return out;
       });
+}
+
+void CrawlStore::RememberCertificates(const std::vector<std::pair<std::string, bool>>& stored) {
+  // Bounded: the coordinator's memory must not grow with the crawl. Forgetting only costs a
+  // certificate sent again (ON CONFLICT makes that harmless).
+  if (known_certs_.size() + stored.size() > kKnownCertsMax) known_certs_.clear();
+  for (const auto& [sha, has_summary] : stored) {
+    bool& v = known_certs_[sha];
+    v = v || has_summary;
+  }
 }
 
 namespace {

@@ -150,6 +150,37 @@ TEST_F(CrawlStoreTest, FullLifecycleDedupesSharedMxAndIsIdempotent) {
   EXPECT_EQ(Count("SELECT count(*) FROM probe WHERE leaf_sha256 = chain_sha256[1] "
                   "AND array_length(chain_sha256, 1) = 2"),
             3);
+  // The hashes are computed by the coordinator: they must be the SHA-256 of the stored DER,
+  // and every chain element must name a stored certificate.
+  EXPECT_EQ(Count("SELECT count(*) FROM certificate WHERE sha256 = sha256(der)"), 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe p, unnest(p.chain_sha256) AS c(h) "
+                  "WHERE NOT EXISTS (SELECT 1 FROM certificate WHERE sha256 = c.h)"),
+            0);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe p JOIN certificate c ON c.sha256 = p.leaf_sha256 "
+                  "WHERE c.der = convert_to('leaf-der-' || p.mx_name, 'UTF8')"),
+            3);
+}
+
+TEST_F(CrawlStoreTest, IntermediateSeenLaterAsLeafGetsItsSummary) {
+  CrawlStore store(db_.dsn());
+  auto id = store.CreateCrawl(CrawlSpec{"certs"}, {{"example.org", 0}});
+  ASSERT_TRUE(id.ok()) << id.status();
+  LeaseRef stale{*id, ShardKind::kProbe, 0, 0};
+  TargetRow t1{0, "192.0.2.1", 25, "mx1.example.org"};
+  TargetRow t2{0, "192.0.2.2", 25, "mx2.example.org"};
+  // First the certificate only appears as an intermediate (no summary) ...
+  auto r1 = Probed(t1, ProbeOutcome::kStartTlsOk);
+  r1.tls->chain_der = {"leaf-one", "dual-role"};
+  ASSERT_TRUE(store.IngestProbes(stale, {r1}, false, "w").ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM certificate WHERE der = 'dual-role' AND subject IS NULL"),
+            1);
+  // ... then, through the same connection (which remembers what it stored), as a leaf.
+  auto r2 = Probed(t2, ProbeOutcome::kStartTlsOk);
+  r2.tls->chain_der = {"dual-role"};
+  ASSERT_TRUE(store.IngestProbes(stale, {r2}, false, "w").ok());
+  EXPECT_EQ(
+      Count("SELECT count(*) FROM certificate WHERE der = 'dual-role' AND subject IS NOT NULL"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM certificate"), 2);
 }
 
 TEST_F(CrawlStoreTest, StaleLeaseResultsAreMergedButDoNotMoveTheShard) {
