@@ -45,7 +45,6 @@ absl::StatusOr<AdminClient> ConnectAdmin(const CoordinatorFlags& flags) {
     creds = grpc::SslCredentials(ssl);
   }
   grpc::ChannelArguments args;
-  args.SetMaxSendMessageSize(512 << 20);
   if (!flags.tls_server_name.empty()) args.SetSslTargetNameOverride(flags.tls_server_name);
   c.stub = v1::Coordinator::NewStub(grpc::CreateCustomChannel(flags.address, creds, args));
   return c;

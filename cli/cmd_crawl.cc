@@ -9,6 +9,7 @@
 
 #include "cli/admin_client.h"
 #include "cli/command.h"
+#include "cli/crawl_upload.h"
 #include "cli/input_file.h"
 #include "common/domain_input.h"
 
@@ -74,24 +75,15 @@ int Start(const CoordinatorFlags& cf, const std::string& file, const std::string
   DomainListReader reader(*in, file, [](const DomainInputError& e) {
     fprintf(stderr, "mxcensus: %s:%d: skipped: %s\n", e.file.c_str(), e.line, e.reason.c_str());
   });
-  v1::StartCrawlRequest req;
-  req.set_name(name);
-  req.set_port(static_cast<uint32_t>(port));
-  bool ranked = false;
-  while (auto entry = reader.Next()) {
-    req.add_domains(entry->domain);
-    req.add_ranks(entry->rank);
-    ranked |= entry->rank > 0;
-  }
-  if (!reader.status().ok()) return Fail(reader.status());
-  if (!ranked) req.clear_ranks();
-  if (req.domains_size() == 0) return Fail(absl::InvalidArgumentError(file + ": no valid domain"));
+  v1::StartCrawlRequest header;
+  header.set_name(name);
+  header.set_port(static_cast<uint32_t>(port));
   auto client = ConnectAdmin(cf);
   if (!client.ok()) return Fail(client.status());
-  v1::StartCrawlResponse resp;
-  auto ctx = client->Context(300);
-  auto st = client->stub->StartCrawl(ctx.get(), req, &resp);
-  if (!st.ok()) return Fail(absl::UnavailableError(DescribeRpcError(st, cf.address)));
+  auto ctx = client->Context(600);
+  auto started = UploadCrawl(*client->stub, *ctx, header, reader, file, cf.address);
+  if (!started.ok()) return Fail(started.status());
+  const v1::StartCrawlResponse& resp = *started;
   fprintf(stderr, "mxcensus: crawl %llu started with %llu domains (%lld lines skipped)\n",
           static_cast<unsigned long long>(resp.crawl_id()),
           static_cast<unsigned long long>(resp.domains()),

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cli/command.h"
+#include "cli/crawl_upload.h"
 #include "cli/engine_flags.h"
 #include "cli/input_file.h"
 #include "cli/signals.h"
@@ -65,21 +66,17 @@ int Run(const ScanFlags& f, const DbOption& db) {
   auto node_opts = f.engine.Build();
   if (!node_opts.ok()) return Fail(node_opts.status());
   if (auto s = ApplyPublicSuffixFlag(f.psl_extra); !s.ok()) return Fail(s);
-  std::vector<storage::DomainInput> domains;
-  {
-    std::ifstream file;
-    std::istream* in = &std::cin;
-    if (f.domains != "-") {
-      file.open(f.domains);
-      in = &file;
-    }
-    DomainListReader reader(*in, f.domains, [](const DomainInputError& e) {
-      fprintf(stderr, "mxcensus: %s:%d: skipped: %s\n", e.file.c_str(), e.line, e.reason.c_str());
-    });
-    while (auto e = reader.Next()) domains.push_back({e->domain, e->rank});
-    if (!reader.status().ok()) return Fail(reader.status());
+  // The list is streamed to the in-process coordinator as `crawl start` streams it to a remote
+  // one: memory does not grow with its length.
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (f.domains != "-") {
+    file.open(f.domains);
+    in = &file;
   }
-  if (domains.empty()) return Fail(absl::InvalidArgumentError(f.domains + ": no valid domain"));
+  DomainListReader reader(*in, f.domains, [](const DomainInputError& e) {
+    fprintf(stderr, "mxcensus: %s:%d: skipped: %s\n", e.file.c_str(), e.line, e.reason.c_str());
+  });
   auto dsn = db.Resolve();
   if (!dsn.ok()) return Fail(dsn.status());
   {
@@ -103,16 +100,25 @@ int Run(const ScanFlags& f, const DbOption& db) {
   if (!server.ok()) return Fail(server.status());
 
   storage::CrawlStore store(*dsn);
-  storage::CrawlSpec spec;
-  spec.name = f.name.empty() ? "scan " + f.domains : f.name;
-  spec.port = static_cast<uint16_t>(f.port);
-  auto id = store.CreateCrawl(spec, domains);
-  if (!id.ok()) return Fail(id.status());
-  fprintf(stderr, "mxcensus: crawl %lld: %zu domains, %d worker threads\n",
-          static_cast<long long>(*id), domains.size(), node_opts->threads);
-
+  const std::string address = "127.0.0.1:" + std::to_string((*server)->port());
+  int64_t crawl_id = 0;
+  {
+    v1::StartCrawlRequest header;
+    header.set_name(f.name.empty() ? "scan " + f.domains : f.name);
+    header.set_port(static_cast<uint32_t>(f.port));
+    auto stub =
+        v1::Coordinator::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + token);
+    auto started = UploadCrawl(*stub, ctx, header, reader, f.domains, address);
+    if (!started.ok()) return Fail(started.status());
+    crawl_id = static_cast<int64_t>(started->crawl_id());
+    fprintf(stderr, "mxcensus: crawl %lld: %llu domains, %d worker threads\n",
+            static_cast<long long>(crawl_id), static_cast<unsigned long long>(started->domains()),
+            node_opts->threads);
+  }
   worker::SessionClientOptions so;
-  so.coordinator = "127.0.0.1:" + std::to_string((*server)->port());
+  so.coordinator = address;
   so.token = token;
   so.worker_id = "scan-" + std::to_string(getpid());
   so.threads = static_cast<uint32_t>(node_opts->threads);
@@ -135,7 +141,7 @@ int Run(const ScanFlags& f, const DbOption& db) {
   std::string state;
   while (true) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    auto info = store.GetCrawl(*id);
+    auto info = store.GetCrawl(crawl_id);
     if (!info.ok()) {
       fprintf(stderr, "\nmxcensus: status: %s\n", std::string(info.status().message()).c_str());
       continue;
@@ -150,7 +156,7 @@ int Run(const ScanFlags& f, const DbOption& db) {
     }
     if (state == "finished" || state == "cancelled" || state == "failed") break;
     if (interrupted) {
-      (void)store.CancelCrawl(*id);
+      (void)store.CancelCrawl(crawl_id);
     }
   }
   if (!f.quiet && tty) fprintf(stderr, "\n");
@@ -159,9 +165,9 @@ int Run(const ScanFlags& f, const DbOption& db) {
   (*server)->Shutdown(std::chrono::milliseconds(500));
   pthread_kill(sig_thread.native_handle(), SIGTERM);
   sig_thread.join();
-  auto headline = store.Headline(*id);
+  auto headline = store.Headline(crawl_id);
   if (!headline.ok()) return Fail(headline.status());
-  PrintHeadline(*id, *headline);
+  PrintHeadline(crawl_id, *headline);
   return state == "finished" ? kExitOk : kExitFailure;
 }
 

@@ -65,28 +65,67 @@ class CoordinatorServer::AdminService final
     return new SessionReactor(core_, context);
   }
 
-  grpc::Status StartCrawl(grpc::ServerContext* ctx, const v1::StartCrawlRequest* req,
+  grpc::Status StartCrawl(grpc::ServerContext* ctx,
+                          grpc::ServerReader<v1::StartCrawlRequest>* reader,
                           v1::StartCrawlResponse* resp) override {
     if (!core_->Authorized(ctx)) return Unauthenticated();
-    if (req->name().empty())
+    v1::StartCrawlRequest req;
+    if (!reader->Read(&req)) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "StartCrawl stream is empty");
+    }
+    if (req.name().empty())
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name is empty");
     storage::CrawlSpec spec;
-    spec.name = req->name();
-    spec.port = static_cast<uint16_t>(req->port() ? req->port() : 25);
-    if (req->resolve_shard_size())
-      spec.resolve_shard_size = static_cast<int>(req->resolve_shard_size());
-    if (req->probe_shard_size()) spec.probe_shard_size = static_cast<int>(req->probe_shard_size());
-    spec.probe_ipv6 = req->probe_ipv6();
-    std::vector<storage::DomainInput> domains;
-    domains.reserve(static_cast<size_t>(req->domains_size()));
-    for (int i = 0; i < req->domains_size(); ++i) {
-      domains.push_back({req->domains(i), i < req->ranks_size() ? req->ranks(i) : 0});
+    spec.name = req.name();
+    spec.port = static_cast<uint16_t>(req.port() ? req.port() : 25);
+    if (req.port() > 65535) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "port " + std::to_string(req.port()) + " is out of range");
     }
-    std::lock_guard lock(mu_);
-    auto id = store_.CreateCrawl(spec, domains);
-    if (!id.ok()) return ToGrpc(id.status());
+    if (req.resolve_shard_size())
+      spec.resolve_shard_size = static_cast<int>(req.resolve_shard_size());
+    if (req.probe_shard_size()) spec.probe_shard_size = static_cast<int>(req.probe_shard_size());
+    spec.probe_ipv6 = req.probe_ipv6();
+    // Chunks go into the database as they arrive: only one message is held at a time. Each
+    // call has its own connection, so a long upload blocks no other admin call.
+    int64_t received = 0;
+    int message = 0;
+    bool first = true;
+    storage::CrawlStore store(core_->options().dsn);
+    store.set_retry_budget(std::chrono::milliseconds(0));
+    auto id = store.CreateCrawlFrom(
+        spec, [&](std::vector<storage::DomainInput>& chunk) -> absl::StatusOr<bool> {
+          if (!first && !reader->Read(&req)) {
+            // A clean end of the stream, or a broken one: only the former creates the crawl.
+            if (ctx->IsCancelled()) return absl::CancelledError("client went away mid-stream");
+            if (received == 0) return absl::InvalidArgumentError("no domains in the stream");
+            return false;
+          }
+          first = false;
+          ++message;
+          if (req.ranks_size() != 0 && req.ranks_size() != req.domains_size()) {
+            return absl::InvalidArgumentError("message " + std::to_string(message) + ": " +
+                                              std::to_string(req.ranks_size()) + " ranks for " +
+                                              std::to_string(req.domains_size()) + " domains");
+          }
+          for (int i = 0; i < req.domains_size(); ++i) {
+            if (req.domains(i).empty() || req.domains(i).size() > 253) {
+              return absl::InvalidArgumentError("domain " + std::to_string(received + i + 1) +
+                                                " (message " + std::to_string(message) +
+                                                ") is empty or longer than 253 octets");
+            }
+            chunk.push_back({req.domains(i), req.ranks_size() ? req.ranks(i) : 0});
+          }
+          received += req.domains_size();
+          return true;
+        });
+    if (!id.ok()) {
+      if (id.status().code() == absl::StatusCode::kCancelled)
+        return grpc::Status(grpc::StatusCode::CANCELLED, std::string(id.status().message()));
+      return ToGrpc(id.status());
+    }
     resp->set_crawl_id(static_cast<uint64_t>(*id));
-    resp->set_domains(domains.size());
+    resp->set_domains(static_cast<uint64_t>(received));
     return grpc::Status::OK;
   }
 
@@ -188,7 +227,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Coor
   // Workers keep one long stream open and ping it (INTEGRATION.md §2: permit their pings).
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.SetMaxReceiveMessageSize(512 << 20);  // StartCrawl carries the whole domain list
+  // StartCrawl streams the domain list in chunks (~10,000 domains, < 3 MiB); Session batches of
+  // results with certificate chains are the largest messages.
+  builder.SetMaxReceiveMessageSize(64 << 20);
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || s->port_ == 0) {
     return absl::UnavailableError("--listen " + opts.listen + ": cannot listen there");

@@ -24,45 +24,87 @@ absl::StatusOr<pqxx::connection*> CrawlStore::Conn() {
   return conn_.get();
 }
 
-absl::StatusOr<int64_t> CrawlStore::CreateCrawl(const CrawlSpec& spec,
-                                                const std::vector<DomainInput>& domains) {
-  return Run<int64_t>("create crawl", [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
-    pqxx::work tx(c);
-    const int64_t id =
-        tx.exec_params(
-              "INSERT INTO crawl (name, port, state, domains_total, resolve_shard_size, "
-              "probe_shard_size, max_attempts, probe_ipv6, started_at) "
-              "VALUES ($1, $2, 'resolving', $3, $4, $5, $6, $7, now()) RETURNING crawl_id",
-              spec.name, static_cast<int>(spec.port), static_cast<int64_t>(domains.size()),
-              spec.resolve_shard_size, spec.probe_shard_size, spec.max_attempts,
-              spec.probe_ipv6)[0][0]
-            .as<int64_t>();
-    tx.exec_params("SELECT mxcensus_create_probe_partition($1)", id);
-    {
-      CopyWriter s(tx, "crawl_domain",
-                   std::vector<std::string>{"crawl_id", "domain", "rank", "shard_id"});
-      CopyRow row;
-      for (size_t i = 0; i < domains.size(); ++i) {
+namespace {
+
+// A domain source's error, carried out of the transaction. Not a std::exception, so that
+// WithSqlErrors does not turn it into a database error.
+struct SourceError {
+  absl::Status status;
+};
+
+int64_t CreateCrawlTx(pqxx::connection& c, const CrawlSpec& spec,
+                      const CrawlStore::DomainSource& next) {
+  pqxx::work tx(c);
+  const int64_t id =
+      tx.exec_params(
+            "INSERT INTO crawl (name, port, state, resolve_shard_size, probe_shard_size, "
+            "max_attempts, probe_ipv6, started_at) "
+            "VALUES ($1, $2, 'resolving', $3, $4, $5, $6, now()) RETURNING crawl_id",
+            spec.name, static_cast<int>(spec.port), spec.resolve_shard_size, spec.probe_shard_size,
+            spec.max_attempts, spec.probe_ipv6)[0][0]
+          .as<int64_t>();
+  tx.exec_params("SELECT mxcensus_create_probe_partition($1)", id);
+  int64_t count = 0;
+  {
+    CopyWriter s(tx, "crawl_domain",
+                 std::vector<std::string>{"crawl_id", "domain", "rank", "shard_id"});
+    CopyRow row;
+    std::vector<DomainInput> chunk;
+    while (true) {
+      chunk.clear();
+      auto more = next(chunk);
+      if (!more.ok()) throw SourceError(more.status());
+      for (const auto& d : chunk) {
         row.Clear();
-        row.Add(id).Add(domains[i].domain);
-        if (domains[i].rank > 0) {
-          row.Add(domains[i].rank);
+        row.Add(id).Add(d.domain);
+        if (d.rank > 0) {
+          row.Add(d.rank);
         } else {
           row.Null();
         }
-        row.Add(static_cast<int64_t>(i / static_cast<size_t>(spec.resolve_shard_size)));
+        row.Add(count++ / spec.resolve_shard_size);
         row.WriteTo(s);
       }
-      s.Complete();
+      if (!*more) break;
     }
-    tx.exec_params(
-        "INSERT INTO shard (crawl_id, kind, shard_id, items) "
-        "SELECT $1, 'resolve', shard_id, count(*) FROM crawl_domain WHERE crawl_id = $1 "
-        "GROUP BY shard_id",
-        id);
-    tx.commit();
-    return id;
+    s.Complete();
+  }
+  tx.exec_params(
+      "INSERT INTO shard (crawl_id, kind, shard_id, items) "
+      "SELECT $1, 'resolve', shard_id, count(*) FROM crawl_domain WHERE crawl_id = $1 "
+      "GROUP BY shard_id",
+      id);
+  tx.exec_params("UPDATE crawl SET domains_total = $2 WHERE crawl_id = $1", id, count);
+  tx.commit();
+  return id;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> CrawlStore::CreateCrawl(const CrawlSpec& spec,
+                                                const std::vector<DomainInput>& domains) {
+  return Run<int64_t>("create crawl", [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
+    // The whole list is one chunk; a retry starts it again.
+    bool sent = false;
+    return CreateCrawlTx(c, spec, [&](std::vector<DomainInput>& chunk) -> absl::StatusOr<bool> {
+      if (!sent) chunk = domains;
+      sent = true;
+      return false;
+    });
   });
+}
+
+absl::StatusOr<int64_t> CrawlStore::CreateCrawlFrom(const CrawlSpec& spec,
+                                                    const DomainSource& next) {
+  auto conn = Conn();
+  if (!conn.ok()) return conn.status();
+  try {
+    return WithSqlErrors("create crawl", [&]() -> absl::StatusOr<int64_t> {
+      return CreateCrawlTx(**conn, spec, next);
+    });
+  } catch (const SourceError& e) {
+    return e.status;  // the transaction was rolled back by its destructor
+  }
 }
 
 absl::StatusOr<std::optional<Lease>> CrawlStore::LeaseShard(const std::string& owner,

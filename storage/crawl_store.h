@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -115,6 +116,12 @@ class CrawlStore {
   // Creates a crawl in state 'resolving' with its domains (COPY) cut into resolve shards.
   absl::StatusOr<int64_t> CreateCrawl(const CrawlSpec& spec,
                                       const std::vector<DomainInput>& domains);
+  // Fills `chunk` with the next domains; returns false at the end, an error to give up.
+  using DomainSource = std::function<absl::StatusOr<bool>(std::vector<DomainInput>& chunk)>;
+  // The same for a domain list that arrives in chunks (a client stream): each chunk goes into
+  // the COPY as it comes, so memory does not grow with the list. One transaction: an error of
+  // the source or the database leaves no crawl behind. Not retried (the source cannot rewind).
+  absl::StatusOr<int64_t> CreateCrawlFrom(const CrawlSpec& spec, const DomainSource& next);
 
   // Leases the next open shard of any running crawl (oldest crawl first) to `owner` for
   // `duration`, or nullopt when there is none. Shards out of attempts are marked failed.
