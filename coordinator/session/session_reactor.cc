@@ -105,6 +105,12 @@ void SessionReactor::Handle(const v1::WorkerMessage& m) {
       });
       break;
     }
+    case v1::WorkerMessage::kDrain: {
+      std::lock_guard lock(mu_);
+      draining_ = true;
+      worker_leaving_ = true;
+      break;
+    }
     case v1::WorkerMessage::MSG_NOT_SET:
       break;
   }
@@ -239,6 +245,16 @@ void SessionReactor::OnDone() {
   {
     std::lock_guard lock(handle_->mu);
     handle_->reactor = nullptr;
+  }
+  if (worker_leaving_ && !worker_id_.empty()) {
+    // Queued behind this session's batches (FIFO), so its completed shards are closed first;
+    // what is left was never started and needs no lease expiry to go to another worker.
+    core_->db().Post([owner = worker_id_](storage::CrawlStore& s) {
+      auto st = s.ReleaseLeases(owner);
+      if (!st.ok())
+        fprintf(stderr, "coordinator: release leases of a drained worker: %s\n",
+                std::string(st.message()).c_str());
+    });
   }
   core_->Unregister(handle_);
   delete this;

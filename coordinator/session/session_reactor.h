@@ -62,6 +62,7 @@ class SessionReactor final
   int credits_ = 0;
   bool lease_pending_ = false;
   bool draining_ = false;
+  bool worker_leaving_ = false;  // the worker said it drains: hand back its leases at the end
 };
 
 }  // namespace mxcensus::coordinator

@@ -3,7 +3,9 @@ crawl: every domain and target matches the lab truth, one probe row per target.
   - kill -9 of one worker in the middle of probing;
   - kill -9 and restart of the coordinator in the middle;
   - PostgreSQL restarted (pg_ctl restart -m fast) in the middle (a server of this test's own);
-  - a worker stopped (SIGSTOP) for longer than its lease, then continued."""
+  - a worker stopped (SIGSTOP) for longer than its lease, then continued;
+  - a worker drained by SIGTERM in the middle of probing: it finishes or hands back its shards,
+    has every result acked, exits 0 in time, and another worker completes the crawl."""
 import os
 import signal
 import subprocess
@@ -41,9 +43,9 @@ class World:
     def coordinator(self):
         return e2e.start_coordinator(self.procs, self.dsn, self.port)
 
-    def worker(self, name, slow=False):
+    def worker(self, name, slow=False, extra=()):
         # A slow worker (few probes in flight) keeps the crawl running long enough for a fault.
-        extra = ("--concurrency", "60") if slow else ()
+        extra = (("--concurrency", "60") if slow else ()) + tuple(extra)
         return e2e.start_worker(self.procs, self.port, self.lab_dir, DNS_PORT, name, extra)
 
     def start_crawl(self, name):
@@ -139,6 +141,44 @@ def test_stalled_worker_past_its_lease():
     with_world(run)
 
 
+def test_worker_drained_by_sigterm():
+    drain_bound = 30  # seconds: the worker's --drain-timeout, plus its exit
+    def run(w):
+        w.coordinator()
+        victim = w.worker("victim", slow=True,
+                          extra=("--id", "victim", "--drain-timeout", str(drain_bound - 5)))
+        w.worker("survivor", slow=True)
+        crawl_id = w.start_crawl("drain-worker")
+        wait_probing_fraction(w.dsn, crawl_id, 0.2, w.procs)
+        held = e2e.psql(w.dsn, "SELECT count(*) FROM shard WHERE lease_owner = 'victim' "
+                               "AND state = 'leased'").strip()
+        victim.expected_exit = True
+        start = time.time()
+        victim.send_signal(signal.SIGTERM)
+        try:
+            rc = victim.wait(timeout=drain_bound)
+        except subprocess.TimeoutExpired:
+            raise e2e.Fail(f"the worker did not exit within {drain_bound}s of SIGTERM:\n"
+                           + e2e.tail(victim.logname))
+        took = time.time() - start
+        e2e.log(f"victim held {held} leased shards at SIGTERM, exited {rc} after {took:.1f}s")
+        assert rc == 0, f"drained worker exited {rc}:\n{e2e.tail(victim.logname)}"
+        # Exit 0 means every result batch was acked (else it exits 1 naming the unacked ones),
+        # and nothing of it is left leased: no shard waits for a lease to expire.
+        left = e2e.psql(w.dsn, "SELECT count(*) FROM shard WHERE lease_owner = 'victim' "
+                               "AND state = 'leased'").strip()
+        assert left == "0", f"{left} shards still leased by the drained worker"
+        stored = int(e2e.psql(w.dsn, f"SELECT count(*) FROM probe WHERE crawl_id = {crawl_id} "
+                                     "AND worker = 'victim'").strip())
+        assert stored > 0, "the drained worker stored nothing"
+        w.check(crawl_id)
+        survivor = int(e2e.psql(w.dsn, f"SELECT count(*) FROM probe WHERE crawl_id = {crawl_id} "
+                                       "AND worker <> 'victim'").strip())
+        assert survivor > 0, "no other worker completed the crawl"
+    with_world(run)
+
+
 if __name__ == "__main__":
     e2e.run_tests([test_worker_killed_mid_probing, test_coordinator_killed_and_restarted,
-                   test_postgres_restarted_mid_crawl, test_stalled_worker_past_its_lease])
+                   test_postgres_restarted_mid_crawl, test_stalled_worker_past_its_lease,
+                   test_worker_drained_by_sigterm])

@@ -296,6 +296,12 @@ void SessionClient::OnShardFinished() {
 bool SessionClient::Drain(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   draining_ = true;
+  if (stream_ != nullptr) {
+    // No more assignments; what crosses this message is handed back when the stream ends.
+    v1::WorkerMessage m;
+    m.mutable_drain()->set_reason("worker draining");
+    stream_->Send(std::move(m));
+  }
   const bool done = cv_.wait_for(
       lock, timeout, [this] { return node_->shards_in_progress() == 0 && unacked_.empty(); });
   stopping_ = true;
