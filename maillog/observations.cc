@@ -1,37 +1,25 @@
 #include "maillog/observations.h"
 
-#include <ctime>
-
+#include "common/result_json.h"
 #include "maillog/format_parser.h"
 
 namespace mxcensus::maillog {
 namespace {
 
-std::string IsoTime(int64_t t) {
-  if (t == 0) return "";
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 nlohmann::json TimeOrNull(int64_t t) {
-  return t == 0 ? nlohmann::json() : nlohmann::json(IsoTime(t));
+  return t == 0 ? nlohmann::json() : nlohmann::json(FormatTimeS(t));
 }
 
-// Reads an ISO time written by IsoTime back (0 for null).
+// Reads a time written by FormatTimeS back (0 for null).
 bool ParseIso(const nlohmann::json& j, int64_t* out) {
   if (j.is_null()) {
     *out = 0;
     return true;
   }
   if (!j.is_string()) return false;
-  std::tm tm{};
-  const std::string s = j.get<std::string>();
-  if (strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm) == nullptr) return false;
-  *out = timegm(&tm);
+  auto ms = ParseTimeMs(j.get<std::string>());
+  if (!ms.ok()) return false;
+  *out = *ms / 1000;
   return true;
 }
 

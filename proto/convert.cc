@@ -102,9 +102,10 @@ ProbeResult FromProto(const v1::ProbeResult& in) {
   r.port = static_cast<uint16_t>(in.port());
   r.name = in.name();
   r.tag = in.tag();
-  int o = static_cast<int>(in.outcome()) - 1;
-  r.outcome = o >= 0 && o < kProbeOutcomeCount ? static_cast<ProbeOutcome>(o)
-                                               : ProbeOutcome::kProtocolError;
+  int outcome_index = static_cast<int>(in.outcome()) - 1;
+  r.outcome = outcome_index >= 0 && outcome_index < kProbeOutcomeCount
+                  ? static_cast<ProbeOutcome>(outcome_index)
+                  : ProbeOutcome::kProtocolError;
   int s = static_cast<int>(in.stage()) - 1;
   r.stage = s >= 0 && s < kProbeStageCount ? static_cast<ProbeStage>(s) : ProbeStage::kConnect;
   if (!in.error().empty()) r.error = in.error();

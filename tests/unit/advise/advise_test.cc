@@ -177,7 +177,9 @@ TEST(AdviseTest, DraftIsAnRfc5322Message) {
   }
   // Only CRLF line ends, lines within RFC 5322's 998 limit.
   for (size_t i = 0; i < m.size(); ++i) {
-    if (m[i] == '\n') EXPECT_EQ(m[i - 1], '\r');
+    if (m[i] == '\n') {
+      EXPECT_EQ(m[i - 1], '\r');
+    }
   }
   EXPECT_NE(m.find("smtpd_tls_security_level = may"), std::string::npos);
 }
