@@ -44,7 +44,10 @@ SELECT p.mx_name, host(p.ip), p.port, p.outcome::text, p.stage::text, coalesce(p
        coalesce(c.subject, ''), coalesce(c.issuer, ''),
        coalesce(to_char(c.not_before AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''),
        coalesce(to_char(c.not_after AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''),
-       array_to_string(c.sans, E'\n'), coalesce(c.self_signed, false)
+       array_to_string(c.sans, E'\n'),
+       coalesce(mxcensus_cert_verdict(p.chain_valid, p.name_match, p.verify_error, c.self_signed,
+                                      c.key_type, c.key_bits, c.sig_alg), ''),
+       mxcensus_mta_software(p.banner, p.ehlo)
 FROM probe p LEFT JOIN certificate c ON c.sha256 = p.leaf_sha256
 WHERE p.crawl_id = $1 AND ($3 OR p.mx_name IN (
         SELECT mx_name FROM domain_mx WHERE crawl_id = $1 AND domain = ANY($2::text[])))
@@ -76,7 +79,8 @@ HostFacts HostFromRow(const pqxx::row& r) {
   h.not_before = r[22].as<std::string>();
   h.not_after = r[23].as<std::string>();
   h.sans = Lines(r[24]);
-  h.self_signed = r[25].as<bool>();
+  h.cert_verdict = r[25].as<std::string>();
+  h.mta_software = r[26].as<std::string>();
   return h;
 }
 

@@ -1,16 +1,9 @@
 #include "advise/diagnose.h"
 
 #include <algorithm>
-#include <cctype>
 
 namespace mxcensus::advise {
 namespace {
-
-bool ContainsNoCase(std::string_view hay, std::string_view needle) {
-  auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(),
-                        [](char a, char b) { return std::tolower(a) == std::tolower(b); });
-  return it != hay.end();
-}
 
 std::string Quote(std::string_view s) {
   std::string out = "\"";
@@ -26,7 +19,7 @@ std::string Where(const MxFacts& mx, const HostFacts& h) {
 class HostDiagnoser {
  public:
   HostDiagnoser(const MxFacts& mx, const HostFacts& h, std::vector<Diagnosis>* out)
-      : mx_(mx), h_(h), out_(out), software_(DetectSoftware(h.banner, h.ehlo)) {}
+      : mx_(mx), h_(h), out_(out), software_(SoftwareFromSqlName(h.mta_software)) {}
 
   void Run() {
     const std::string& o = h_.outcome;
@@ -82,18 +75,17 @@ class HostDiagnoser {
   void Certificate() {
     std::string cert = "certificate " + Quote(h_.subject) + " issued by " + Quote(h_.issuer) +
                        ", valid " + h_.not_before + " to " + h_.not_after;
-    const std::string& e = h_.verify_error;
-    bool self_signed =
-        h_.self_signed || ContainsNoCase(e, "self-signed") || ContainsNoCase(e, "self signed");
-    if (ContainsNoCase(e, "expired")) {
+    const std::string& v = h_.cert_verdict;
+    if (v == "expired") {
       Add(Finding::kCertExpired, Where(mx_, h_) + " presents an expired " + cert);
-    } else if (ContainsNoCase(e, "not yet valid")) {
+    } else if (v == "not_yet_valid") {
       Add(Finding::kCertNotYetValid, Where(mx_, h_) + " presents a " + cert);
-    } else if (self_signed) {
+    } else if (v == "self_signed") {
       Add(Finding::kCertSelfSigned, Where(mx_, h_) + " presents a self-signed " + cert);
-    } else if (h_.chain_valid.has_value() && !*h_.chain_valid) {
-      Add(Finding::kCertIncompleteChain,
-          Where(mx_, h_) + " presents a " + cert + " that does not verify: " + Quote(e));
+    } else if (!v.empty() && v != "valid" && v != "valid_name_mismatch") {
+      // untrusted_chain, weak_key_or_signature, other_invalid: OpenSSL's first error says which.
+      Add(Finding::kCertIncompleteChain, Where(mx_, h_) + " presents a " + cert +
+                                             " that does not verify: " + Quote(h_.verify_error));
     }
     if (h_.name_match.has_value() && !*h_.name_match) {
       std::string names;
@@ -143,18 +135,11 @@ void DomainFinding(const DomainFacts& d, Finding f, std::string observed, std::s
 
 }  // namespace
 
-Software DetectSoftware(std::string_view banner, const std::vector<std::string>& ehlo) {
-  if (ContainsNoCase(banner, "postfix")) return Software::kPostfix;
-  if (ContainsNoCase(banner, "exim")) return Software::kExim;
-  if (ContainsNoCase(banner, "sendmail")) return Software::kSendmail;
-  if (ContainsNoCase(banner, "microsoft esmtp") || ContainsNoCase(banner, "exchange")) {
-    return Software::kExchange;
-  }
-  for (const auto& e : ehlo) {
-    if (e == "X-EXPS" || e.rfind("X-EXPS ", 0) == 0 || e == "XEXCH50" || e == "X-ANONYMOUSTLS") {
-      return Software::kExchange;
-    }
-  }
+Software SoftwareFromSqlName(std::string_view name) {
+  if (name == "postfix") return Software::kPostfix;
+  if (name == "exim") return Software::kExim;
+  if (name == "sendmail") return Software::kSendmail;
+  if (name == "microsoft") return Software::kExchange;
   return Software::kOther;
 }
 

@@ -27,8 +27,9 @@ struct DomainAdvice {
   std::vector<Diagnosis> findings;
 };
 
-// The MTA software from the greeting and the EHLO reply (kOther when not recognised).
-Software DetectSoftware(std::string_view banner, const std::vector<std::string>& ehlo);
+// The fix family for a name of the SQL function mxcensus_mta_software (kOther when it has no
+// family of its own: qmail, other, unknown), so advise and the report's MTA table agree.
+Software SoftwareFromSqlName(std::string_view name);
 
 // Every finding for the domain, host findings in MX order then domain findings. A domain
 // without findings meets every check: all its MX hosts offer STARTTLS with a current TLS

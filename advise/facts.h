@@ -17,6 +17,7 @@ struct HostFacts {
   std::string error;
   std::string banner;
   std::vector<std::string> ehlo;
+  std::string mta_software;  // mxcensus_mta_software(banner, ehlo): postfix, exim, ...
   int code_banner = 0;
   int code_starttls = 0;
   bool pipelined_after_starttls = false;
@@ -29,7 +30,9 @@ struct HostFacts {
   // The leaf certificate, when one was seen.
   std::string subject, issuer, not_before, not_after;
   std::vector<std::string> sans;
-  bool self_signed = false;
+  // The SQL function mxcensus_cert_verdict's verdict ("" when nothing was verified): advise
+  // names a certificate problem exactly as the views and the report count it.
+  std::string cert_verdict;
 };
 
 struct MxFacts {

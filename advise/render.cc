@@ -39,6 +39,13 @@ std::string Wrap(std::string_view text, size_t width, std::string_view pad) {
       out.append(pad).append(line).append("\n");
       line.clear();
     }
+    // A word longer than a line (a peer's greeting without spaces) is cut: mail drafts must
+    // keep RFC 5322's 998-character line limit whatever the peer sent.
+    const size_t room = width > pad.size() + 1 ? width - pad.size() : 1;
+    while (line.empty() && word.size() > room) {
+      out.append(pad).append(word.substr(0, room)).append("\n");
+      word.remove_prefix(room);
+    }
     if (!line.empty()) line += ' ';
     line.append(word);
     start = sp + 1;

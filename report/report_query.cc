@@ -1,5 +1,6 @@
 #include "report/report_query.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -139,11 +140,15 @@ Cell ReadCell(const pqxx::field& f, ColumnKind kind) {
   return Cell{};
 }
 
+// Fills `out` (and, for a query with `also`, `also_out`) from the query's rows.
 absl::Status FillTable(pqxx::transaction_base& tx, const TableQuery& q, const CrawlChoice& choice,
-                       int limit, Table* out) {
+                       int limit, Table* out, Table* also_out) {
   *out = q.shape;
+  if (q.also) *also_out = *q.also;
   if (q.needs == QueryNeeds::kCompare && !choice.compare_id) {
-    out->note += " No earlier finished crawl to compare with (give --compare).";
+    const std::string note = " No earlier finished crawl to compare with (give --compare).";
+    out->note += note;
+    if (q.also) also_out->note += note;
     return absl::OkStatus();
   }
   std::string sql = q.sql;
@@ -151,17 +156,21 @@ absl::Status FillTable(pqxx::transaction_base& tx, const TableQuery& q, const Cr
   Substitute(&sql, ":compare", std::to_string(choice.compare_id.value_or(0)));
   Substitute(&sql, ":limit", limit > 0 ? std::to_string(limit) : "ALL");
   const pqxx::result r = tx.exec(sql);
-  if (r.columns() != static_cast<pqxx::row::size_type>(out->columns.size())) {
+  // A shared query adds its `part` column first, then the wider table's columns.
+  const int skip = q.also ? 1 : 0;
+  const size_t width = std::max(out->columns.size(), q.also ? q.also->columns.size() : 0);
+  if (r.columns() != static_cast<pqxx::row::size_type>(width + skip)) {
     return absl::InternalError("report table " + out->id + ": the query returned " +
                                std::to_string(r.columns()) + " columns, the table has " +
-                               std::to_string(out->columns.size()));
+                               std::to_string(width + skip));
   }
   for (const auto& row : r) {
+    Table* t = q.also && row[0].as<int>() == 1 ? also_out : out;
     Row cells;
-    for (size_t c = 0; c < out->columns.size(); ++c) {
-      cells.push_back(ReadCell(row[static_cast<int>(c)], out->columns[c].kind));
+    for (size_t c = 0; c < t->columns.size(); ++c) {
+      cells.push_back(ReadCell(row[static_cast<int>(c) + skip], t->columns[c].kind));
     }
-    out->rows.push_back(std::move(cells));
+    t->rows.push_back(std::move(cells));
   }
   return absl::OkStatus();
 }
@@ -217,9 +226,10 @@ absl::StatusOr<Report> BuildReport(pqxx::connection& conn, const ReportOptions& 
         std::chrono::system_clock::now().time_since_epoch());
     report.facts.push_back({"generated_at", FormatTimeS(now.count())});
     for (const TableQuery& q : ReportTableQueries()) {
-      Table t;
-      if (auto s = FillTable(tx, q, *choice, options.limit, &t); !s.ok()) return s;
+      Table t, also;
+      if (auto s = FillTable(tx, q, *choice, options.limit, &t, &also); !s.ok()) return s;
       report.tables.push_back(std::move(t));
+      if (q.also) report.tables.push_back(std::move(also));
     }
     return report;
   });

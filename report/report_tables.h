@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,10 +14,15 @@ enum class QueryNeeds { kCrawl, kCompare };
 // One table of the report: its shape (id, titles, columns, chart) and the SQL that fills it,
 // one result column per Table column, in order. The SQL holds the placeholders :crawl,
 // :compare and :limit, replaced by validated integers (see report_query.cc for why).
+//
+// With `also`, one query fills two tables that share an expensive part (the changes between
+// two crawls are computed once): its first column says which table a row is for (0: shape,
+// 1: also), the other columns are that table's, in order, as text, padded with NULLs.
 struct TableQuery {
   Table shape;
   std::string sql;
   QueryNeeds needs = QueryNeeds::kCrawl;
+  std::optional<Table> also;
 };
 
 // The tables of issue #7, in report order.

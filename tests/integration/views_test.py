@@ -152,6 +152,44 @@ def test_series_has_one_row_per_crawl():
         assert abs(float(r[2]) - want) < 0.006, (crawl_id, r, want)
 
 
+def test_classifier_functions():
+    """The rules that the views, the report and `advise` share (advise reads these functions'
+    results instead of classifying again), on the cases that the lab does not produce."""
+    def one(sql):
+        return e2e.psql(DB.dsn, "SELECT " + sql).strip()
+
+    software = {
+        ("220 mx ESMTP Postfix (Debian/GNU)", "{}"): "postfix",
+        ("220 mx ESMTP Exim 4.96 Sat, 28 Nov 2026", "{}"): "exim",
+        ("220 mx ESMTP Sendmail 8.17.1/8.17.1; Sat", "{}"): "sendmail",
+        ("220 mx Microsoft ESMTP MAIL Service ready", "{}"): "microsoft",
+        ("220 mx ESMTP", '{mx,"X-EXPS GSSAPI NTLM"}'): "microsoft",
+        ("220 mx ESMTP", '{mx,"X-EXPSX"}'): "other",
+        ("220 mx ESMTP mxcensus-lab", "{mx,STARTTLS}"): "other",
+    }
+    for (banner, ehlo), want in software.items():
+        got = one(f"mxcensus_mta_software('{banner}', '{ehlo}'::text[])")
+        assert got == want, (banner, ehlo, got, want)
+    assert one("mxcensus_mta_software(NULL, NULL)") == "unknown"
+    verdicts = {
+        ("true", "true", "NULL", "false"): "valid",
+        ("true", "false", "NULL", "false"): "valid_name_mismatch",
+        ("false", "true", "'self-signed certificate'", "true"): "self_signed",
+        ("false", "true", "'self-signed certificate in certificate chain'", "false"):
+            "untrusted_chain",
+        ("false", "true", "'unable to get local issuer certificate'", "false"): "untrusted_chain",
+        ("false", "true", "'certificate has expired'", "true"): "expired",
+        ("false", "true", "'certificate is not yet valid'", "false"): "not_yet_valid",
+        ("false", "true", "'CA signature digest algorithm too weak'", "false"):
+            "weak_key_or_signature",
+        ("false", "true", "'certificate revoked'", "false"): "other_invalid",
+    }
+    for (valid, name, err, self_signed), want in verdicts.items():
+        got = one(f"mxcensus_cert_verdict({valid}, {name}, {err}, {self_signed}, 'ec', 256, "
+                  f"'ecdsa-with-SHA256')")
+        assert got == want, (err, got, want)
+
+
 def main():
     global DB
     with tempfile.TemporaryDirectory() as d:
@@ -163,7 +201,7 @@ def main():
                        test_changes_between_crawls_equal_truth,
                        test_starttls_failure_classes_equal_truth,
                        test_every_view_readable_by_the_reader_role,
-                       test_series_has_one_row_per_crawl])
+                       test_series_has_one_row_per_crawl, test_classifier_functions])
 
 
 if __name__ == "__main__":
