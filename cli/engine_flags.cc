@@ -13,6 +13,14 @@ void ProbeEngineFlags::Add(CLI::App* cmd) {
       ->capture_default_str();
   cmd->add_option("--concurrency", concurrency, "Probes in flight at most (all threads)")
       ->capture_default_str();
+  cmd->add_option("--slow-concurrency", slow_concurrency,
+                  "Probes still waiting for connect or greeting after --slow-after that leave "
+                  "the --concurrency budget (all threads; 0 = off; default: as --concurrency, "
+                  "within the 19500 sockets)");
+  cmd->add_option("--slow-after", slow_after,
+                  "How long a probe may wait for its connect and greeting before it moves to "
+                  "the slow budget (0 = never; timeouts are unchanged)")
+      ->capture_default_str();
   cmd->add_option("--rate", rate, "New connections per second, all threads (0 = unlimited)")
       ->capture_default_str();
   cmd->add_option("--per-address", per_address, "Connections to one address at a time")
@@ -65,6 +73,30 @@ absl::StatusOr<probe::ProbeEngineOptions> ProbeEngineFlags::Build() const {
     return absl::InvalidArgumentError(
         "--concurrency must be 1..19500 (one process holds at most ~19,900 sockets here)");
   }
+  if (slow_concurrency < -1) return absl::InvalidArgumentError("--slow-concurrency must be >= 0");
+  // Sockets: --concurrency and the slow budget share the process's ~19,900 descriptors.
+  constexpr size_t kMaxSockets = 19500;
+  size_t slow = slow_concurrency < 0 ? std::min(concurrency, kMaxSockets - concurrency)
+                                     : static_cast<size_t>(slow_concurrency);
+  if (slow_concurrency >= 0 && concurrency + slow > kMaxSockets) {
+    return absl::InvalidArgumentError(
+        "--concurrency + --slow-concurrency must be <= 19500 (one process holds at most ~19,900 "
+        "sockets here); got " +
+        std::to_string(concurrency) + " + " + std::to_string(slow));
+  }
+  auto slow_after_ms =
+      slow_after == "0" ? absl::StatusOr<uint32_t>(0u) : probe::ParseDurationMs(slow_after);
+  if (!slow_after_ms.ok()) {
+    return absl::InvalidArgumentError("--slow-after: " +
+                                      std::string(slow_after_ms.status().message()));
+  }
+  if (*slow_after_ms > 0 && *slow_after_ms >= e.timeouts.connect_ms + e.timeouts.banner_ms) {
+    return absl::InvalidArgumentError(
+        "--slow-after must be shorter than --connect-timeout + --banner-timeout (else no probe "
+        "ever moves); use 0 to turn the slow budget off");
+  }
+  e.slow_concurrency = slow;
+  e.slow_after_ms = *slow_after_ms;
   if (rate < 0) return absl::InvalidArgumentError("--rate must be >= 0 (0 = unlimited)");
   if (max_line < 512) return absl::InvalidArgumentError("--max-line must be >= 512");
   e.concurrency = concurrency;

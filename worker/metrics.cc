@@ -106,6 +106,20 @@ WorkerMetrics::WorkerMetrics(std::shared_ptr<prometheus::Registry> reg) : regist
                        .Help("Probes waiting for the rate limit or a concurrency slot")
                        .Register(*registry)
                        .Add({});
+  probes_slow = &BuildGauge()
+                     .Name("mxcensus_probes_slow")
+                     .Help(
+                         "Probes in flight that waited --slow-after for their connect or greeting "
+                         "and moved to the slow budget (--slow-concurrency)")
+                     .Register(*registry)
+                     .Add({});
+  probes_moved_slow = &BuildCounter()
+                           .Name("mxcensus_probes_moved_slow_total")
+                           .Help(
+                               "Probes that left the --concurrency budget for the slow one while "
+                               "waiting (tarpits, blackholes, slow greetings)")
+                           .Register(*registry)
+                           .Add({});
   domains_in_flight = &BuildGauge()
                            .Name("mxcensus_dns_domains_in_flight")
                            .Help("Domains being resolved")
@@ -165,6 +179,8 @@ void WorkerMetrics::Publish(LoopMetricsCursor& c, const probe::ProbeEngine* engi
   if (engine != nullptr) {
     SetShare(probes_in_flight, static_cast<double>(engine->in_flight()), c.probes_in_flight);
     SetShare(probes_queued, static_cast<double>(engine->queued()), c.probes_queued);
+    SetShare(probes_slow, static_cast<double>(engine->slow()), c.probes_slow);
+    AddDelta(probes_moved_slow, engine->stats().moved_to_slow, c.probes_moved_slow);
   }
   if (resolver != nullptr) {
     SetShare(domains_in_flight, static_cast<double>(resolver->in_flight()), c.domains_in_flight);
@@ -182,6 +198,7 @@ void WorkerMetrics::Publish(LoopMetricsCursor& c, const probe::ProbeEngine* engi
 void WorkerMetrics::Retire(LoopMetricsCursor& c) {
   SetShare(probes_in_flight, 0, c.probes_in_flight);
   SetShare(probes_queued, 0, c.probes_queued);
+  SetShare(probes_slow, 0, c.probes_slow);
   SetShare(domains_in_flight, 0, c.domains_in_flight);
 }
 

@@ -140,6 +140,11 @@ void ProbeConnection::FinishHandshake(bool complete) {
 
 void ProbeConnection::Write(std::string_view bytes) {
   if (closed_) return;
+  if (on_first_write_) {
+    ClosedFn fn = on_first_write_;
+    on_first_write_ = nullptr;
+    fn(closed_arg_);
+  }
   if (tls_) {
     if (!tls_done_ || !tls_->WritePlain(bytes)) {
       Defer(Deferred::kPeerClosed, "tls write: " + tls_->error());

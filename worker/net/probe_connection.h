@@ -38,6 +38,9 @@ class ProbeConnection final : public probe::Transport {
 
   // The machine receiving this connection's events; must be set before Connect().
   void Attach(probe::ProbeMachine* machine) { machine_ = machine; }
+  // Called once, with `closed_arg`, at the machine's first Write (the probe got past waiting:
+  // it sends EHLO after the greeting, or QUIT). Null: none.
+  void OnFirstWrite(ClosedFn fn) { on_first_write_ = fn; }
 
   void Connect() override;
   void Write(std::string_view bytes) override;
@@ -71,6 +74,7 @@ class ProbeConnection final : public probe::Transport {
   LoopShared* shared_;
   probe::ProbeMachine* machine_ = nullptr;
   ClosedFn on_closed_;
+  ClosedFn on_first_write_ = nullptr;
   void* closed_arg_;
   uv_tcp_t tcp_;
   uv_timer_t timer_;

@@ -7,6 +7,7 @@
 
 #include "worker/net/probe_connection.h"
 #include "worker/politeness/rate_limiter.h"
+#include "worker/politeness/slot_budget.h"
 #include "worker/probe/engine.h"
 #include "worker/tls/client_context.h"
 
@@ -32,6 +33,7 @@ class ProbeEngine::Impl {
   void Submit(Target target, DoneFn done);
   void Shutdown(std::function<void()> on_idle);
   size_t in_flight() const { return in_flight_; }
+  size_t slow() const { return budget_.slow_in_use(); }
   size_t queued() const { return queued_; }
   const ProbeEngineStats& stats() const { return stats_; }
 
@@ -42,8 +44,8 @@ class ProbeEngine::Impl {
     IpAddress addr;
     bool checked = false;
   };
-  // One probe in flight: connection and machine in one allocation.
-  struct Active {
+  // One probe in flight: connection, machine and budget entry in one allocation.
+  struct Active : politeness::SlotBudget::Entry {
     Active(Impl* impl, Pending&& p, const sockaddr_storage& peer);
     Impl* impl;
     IpAddress addr;
@@ -61,6 +63,10 @@ class ProbeEngine::Impl {
   void Unpark(std::unordered_map<IpAddress, std::deque<Pending>, IpAddressHash>* parked,
               const IpAddress& key);
   void MaybeIdle();
+  // Keeps the slow-budget timer armed for the budget's next due probe.
+  void ArmSweep();
+  void OnSweep();
+  void OnProgressed(Active* a);
 
   uv_loop_t* loop_;
   ProbeEngineOptions opts_;
@@ -69,8 +75,11 @@ class ProbeEngine::Impl {
   politeness::TargetPolicy policy_;
   politeness::ConcurrencyGate gate_;
   politeness::RateLimiter limiter_;
+  politeness::SlotBudget budget_;
   uv_timer_t* pump_timer_ = nullptr;  // heap: its close completes after this object is gone
   bool pump_scheduled_ = false;
+  uv_timer_t* sweep_timer_ = nullptr;  // heap, as pump_timer_
+  bool sweep_armed_ = false;
   std::deque<Pending> ready_;
   std::unordered_map<IpAddress, std::deque<Pending>, IpAddressHash> parked_by_address_;
   std::unordered_map<IpAddress, std::deque<Pending>, IpAddressHash> parked_by_prefix_;
@@ -86,7 +95,12 @@ ProbeEngine::Impl::Impl(uv_loop_t* loop, ProbeEngineOptions opts)
       opts_(std::move(opts)),
       policy_(opts_.blocklist, opts_.allow_private),
       gate_(opts_.caps),
-      limiter_(opts_.rate, opts_.burst > 0 ? opts_.burst : std::max(1.0, opts_.rate / 20)) {
+      limiter_(opts_.rate, opts_.burst > 0 ? opts_.burst : std::max(1.0, opts_.rate / 20)),
+      budget_({.concurrency = opts_.concurrency,
+               .slow_concurrency = opts_.slow_concurrency == ProbeEngineOptions::kSameAsConcurrency
+                                       ? opts_.concurrency
+                                       : opts_.slow_concurrency,
+               .slow_after_us = uint64_t{opts_.slow_after_ms} * 1000}) {
   machine_opts_.timeouts = opts_.timeouts;
   machine_opts_.ehlo_name = opts_.ehlo_name;
   machine_opts_.reply_limits = opts_.reply_limits;
@@ -123,13 +137,17 @@ absl::Status ProbeEngine::Impl::Init() {
   pump_timer_ = new uv_timer_t;
   uv_timer_init(loop_, pump_timer_);
   pump_timer_->data = this;
+  sweep_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, sweep_timer_);
+  sweep_timer_->data = this;
   return absl::OkStatus();
 }
 
 ProbeEngine::Impl::~Impl() {
-  if (pump_timer_) {
-    uv_timer_stop(pump_timer_);
-    uv_close(reinterpret_cast<uv_handle_t*>(pump_timer_),
+  for (uv_timer_t* t : {pump_timer_, sweep_timer_}) {
+    if (!t) continue;
+    uv_timer_stop(t);
+    uv_close(reinterpret_cast<uv_handle_t*>(t),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
   }
 }
@@ -158,6 +176,12 @@ ProbeEngine::Impl::Active::Active(Impl* i, Pending&& p, const sockaddr_storage& 
                 d(std::move(r));
               }) {
   conn.Attach(&machine);
+  if (i->budget_.enabled()) {
+    conn.OnFirstWrite([](void* arg) {
+      auto* self = static_cast<Active*>(arg);
+      self->impl->OnProgressed(self);
+    });
+  }
 }
 
 void ProbeEngine::Impl::Submit(Target target, DoneFn done) {
@@ -222,7 +246,7 @@ bool ProbeEngine::Impl::TryStartFront() {
       return true;
     }
   }
-  if (in_flight_ >= opts_.concurrency) return false;
+  if (!budget_.HasMainSlot()) return false;
   uint64_t now_us = uv_hrtime() / 1000;
   if (uint64_t wait = limiter_.WaitUs(now_us); wait > 0) {
     SchedulePump((wait + 999) / 1000);
@@ -258,8 +282,39 @@ bool ProbeEngine::Impl::TryStartFront() {
   --queued_;
   ++in_flight_;
   ++stats_.started;
+  budget_.Take(active, now_us);
+  ArmSweep();
   active->machine.Start(UnixMs());
   return true;
+}
+
+void ProbeEngine::Impl::ArmSweep() {
+  if (sweep_armed_) return;
+  auto due = budget_.NextDueUs();
+  if (!due) return;
+  uint64_t now_us = uv_hrtime() / 1000;
+  uint64_t delay_ms = *due > now_us ? (*due - now_us + 999) / 1000 : 0;
+  sweep_armed_ = true;
+  uv_timer_start(
+      sweep_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Impl*>(t->data);
+        self->sweep_armed_ = false;
+        self->OnSweep();
+      },
+      delay_ms, 0);
+}
+
+void ProbeEngine::Impl::OnSweep() {
+  size_t moved = budget_.Sweep(uv_hrtime() / 1000);
+  stats_.moved_to_slow = budget_.moved_total();
+  ArmSweep();
+  if (moved > 0) Pump();  // their main slots are free for queued targets
+}
+
+void ProbeEngine::Impl::OnProgressed(Active* a) {
+  // Inside the machine's event handling: only bookkeeping here, no probe starts.
+  if (budget_.Progressed(a)) ArmSweep();
 }
 
 void ProbeEngine::Impl::CompleteWithoutProbe(Pending p, ProbeOutcome outcome, std::string error) {
@@ -281,8 +336,15 @@ void ProbeEngine::Impl::CompleteWithoutProbe(Pending p, ProbeOutcome outcome, st
 void ProbeEngine::Impl::OnActiveClosed(Active* a) {
   IpAddress addr = a->addr;
   stats_.tls_handshakes = shared_.tls_handshakes;
+  const bool was_slow = a->slow();
+  budget_.Release(a);
   delete a;
   --in_flight_;
+  if (was_slow) ArmSweep();  // a slow slot is free: a waiting probe may move
+  if (in_flight_ == 0 && sweep_armed_) {
+    uv_timer_stop(sweep_timer_);  // nothing to watch: let an idle loop end
+    sweep_armed_ = false;
+  }
   gate_.Release(addr);
   Unpark(&parked_by_address_, addr);
   Unpark(&parked_by_prefix_, gate_.PrefixOf(addr));
@@ -325,6 +387,7 @@ void ProbeEngine::Submit(Target target, DoneFn done) {
   impl_->Submit(std::move(target), std::move(done));
 }
 size_t ProbeEngine::in_flight() const { return impl_->in_flight(); }
+size_t ProbeEngine::slow() const { return impl_->slow(); }
 size_t ProbeEngine::queued() const { return impl_->queued(); }
 const ProbeEngineStats& ProbeEngine::stats() const { return impl_->stats(); }
 void ProbeEngine::Shutdown(std::function<void()> on_idle) { impl_->Shutdown(std::move(on_idle)); }

@@ -222,6 +222,7 @@ absl::StatusOr<ProbeRunSummary> RunProbes(const ProbeRunOptions& options, std::i
   }
   base.rate = options.engine.rate / n_threads;
   base.concurrency = std::max<size_t>(1, options.engine.concurrency / n_threads);
+  base.slow_concurrency = probe::PerThreadSlowConcurrency(options.engine, n_threads);
 
   Shared shared;
   shared.out = out;

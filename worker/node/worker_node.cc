@@ -63,6 +63,7 @@ absl::StatusOr<std::unique_ptr<WorkerNode>> WorkerNode::Create(WorkerNodeOptions
     ThreadState* ts = t.get();
     node->threads_.push_back(std::move(t));
     probe::ProbeEngineOptions po = node->opts_.probe;
+    po.slow_concurrency = probe::PerThreadSlowConcurrency(po, n);
     po.concurrency = std::max<size_t>(1, po.concurrency / static_cast<size_t>(n));
     po.rate = po.rate / n;
     dns::ResolverOptions dopts = node->opts_.dns;
@@ -117,7 +118,10 @@ absl::StatusOr<std::unique_ptr<WorkerNode>> WorkerNode::Create(WorkerNodeOptions
 WorkerNode::~WorkerNode() { Stop(); }
 
 int WorkerNode::CapacityShards(const WorkerNodeOptions& o, int probe_shard_size) {
-  const size_t per_thread = o.probe.concurrency / static_cast<size_t>(std::max(1, o.threads));
+  // Probes parked in the slow budget (tarpits) keep their shard open while the main budget
+  // goes on: hold enough shards for both budgets.
+  const size_t per_thread = (o.probe.concurrency + probe::PerThreadSlowConcurrency(o.probe, 1)) /
+                            static_cast<size_t>(std::max(1, o.threads));
   const size_t size = static_cast<size_t>(std::max(1, probe_shard_size));
   return o.threads * static_cast<int>((per_thread + size - 1) / size + 1);
 }

@@ -46,7 +46,8 @@ class WorkerNode {
                                                             ResultSink* sink);
   ~WorkerNode();  // Stop()s if needed
 
-  // Shards to hold at once: enough to keep `concurrency` probes busy with one shard to spare
+  // Shards to hold at once: enough to keep `concurrency` (+ slow_concurrency) probes busy with
+  // one shard to spare
   // per thread, so that a loop never idles while its next shard is on the way.
   static int CapacityShards(const WorkerNodeOptions& opts, int probe_shard_size = 250);
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -28,8 +29,15 @@ struct ProbeEngineOptions {
   std::string ehlo_name;           // required (the CLI defaults it to the host's FQDN)
   smtp::ReplyLimits reply_limits;  // line length, lines and bytes per reply
   size_t max_bytes_per_probe = 256 * 1024;
-  bool ehlo_over_tls = true;                 // EHLO again inside TLS, recorded as ehlo_tls
-  size_t concurrency = 1000;                 // probes in flight at most
+  bool ehlo_over_tls = true;  // EHLO again inside TLS, recorded as ehlo_tls
+  size_t concurrency = 1000;  // probes in flight at most (main budget)
+  // A probe still waiting for its connect or greeting after `slow_after_ms` leaves the main
+  // budget for the slow one (at most `slow_concurrency` probes), so that tarpits and blackholes
+  // do not starve healthy hosts; it keeps its fd, its politeness slots and its timeouts.
+  // Either 0: off. kSameAsConcurrency: as many as `concurrency`. (politeness/slot_budget.h)
+  static constexpr size_t kSameAsConcurrency = static_cast<size_t>(-1);
+  size_t slow_concurrency = kSameAsConcurrency;
+  uint32_t slow_after_ms = 1000;
   double rate = 200;                         // new connections per second; 0 = unlimited
   double burst = 0;                          // token bucket depth; 0 = rate / 20 (at least 1)
   politeness::ConcurrencyGate::Limits caps;  // per address and per /24 (/48)
@@ -43,11 +51,21 @@ struct ProbeEngineOptions {
   bool system_trust = true;  // also trust the system store
 };
 
+// One thread's share of `o.slow_concurrency` when `threads` engines split the totals (0 stays
+// 0 when the slow budget is off; kSameAsConcurrency resolves against the total concurrency first).
+inline size_t PerThreadSlowConcurrency(const ProbeEngineOptions& o, int threads) {
+  size_t total = o.slow_concurrency == ProbeEngineOptions::kSameAsConcurrency ? o.concurrency
+                                                                              : o.slow_concurrency;
+  if (total == 0 || o.slow_after_ms == 0) return 0;
+  return std::max<size_t>(1, total / static_cast<size_t>(std::max(1, threads)));
+}
+
 struct ProbeEngineStats {
   uint64_t submitted = 0;
   uint64_t started = 0;    // connections opened
   uint64_t completed = 0;  // done callbacks run
   uint64_t tls_handshakes = 0;
+  uint64_t moved_to_slow = 0;  // probes that left the main budget while waiting
 };
 
 // Runs many probes concurrently on one libuv loop, with the politeness rules applied (rate,
@@ -76,7 +94,8 @@ class ProbeEngine {
   // Blocked targets (blocklist, reserved range) complete with outcome `blocked`, an invalid IP
   // with `connect_failed`, both without any packet sent.
   void Submit(Target target, DoneFn done);
-  size_t in_flight() const;
+  size_t in_flight() const;  // both budgets
+  size_t slow() const;       // of which in the slow budget
   size_t queued() const;
   const ProbeEngineStats& stats() const;
 
