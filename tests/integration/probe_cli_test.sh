@@ -36,7 +36,9 @@ echo "127.31.0.9" | "$BIN" probe - --ehlo probe.test --allow-private --blocklist
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["outcome"]=="blocked" and "blocklist" in r["error"], r' "$D/out3" || fail "blocklist"
 
 # Usage errors: exit 2 and one line naming the setting.
-for args in "--banner-timeout 10x" "--ehlo bad\\r\\nname" "--concurrency 0" "--port 70000"; do
+for args in "--banner-timeout 10x" "--ehlo bad\\r\\nname" "--concurrency 0" "--port 70000" \
+    "--slow-after 5x" "--slow-after 45s" "--concurrency 10000 --slow-concurrency 9600" \
+    "--slow-concurrency -2"; do
   set +e
   echo "127.31.0.1" | "$BIN" probe - --allow-private $args > /dev/null 2> "$D/err"
   rc=$?
