@@ -16,6 +16,7 @@ import datetime
 import ipaddress
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -39,7 +40,7 @@ def run_probe(lab, targets, extra, banner_ms=BANNER_TIMEOUT_MS):
     p = subprocess.run(cmd, input=inp, capture_output=True, text=True, timeout=120)
     if p.returncode != 0:
         raise AssertionError("%s: exit %d\n%s" % (" ".join(cmd), p.returncode, p.stderr))
-    return [json.loads(line) for line in p.stdout.splitlines()]
+    return [json.loads(line) for line in p.stdout.splitlines()], p.stderr
 
 
 def main():
@@ -57,10 +58,15 @@ def main():
             c.check(len(tarpits) >= 80 and len(healthy) >= 160, "lab mix as asked")
 
             # 1. Healthy hosts complete while the tarpits are still waiting.
-            res = run_probe(lab, tarpits + healthy,
-                            ["--concurrency", "50", "--slow-after", "500ms",
-                             "--slow-concurrency", "200", "--per-prefix", "0"])
+            res, summary = run_probe(lab, tarpits + healthy,
+                                     ["--concurrency", "50", "--slow-after", "500ms",
+                                      "--slow-concurrency", "200", "--per-prefix", "0"])
             by_ip = {r["ip"]: r for r in res}
+            # Every tarpit moved to the slow budget (it has room for all of them).
+            moved = re.search(r", (\d+) waited past --slow-after", summary)
+            c.check(moved is not None and int(moved.group(1)) >= len(tarpits),
+                    "the summary counts the %d tarpits as moved to the slow budget: %s"
+                    % (len(tarpits), summary.strip()))
             c.check(len(res) == len(hosts) and len(by_ip) == len(hosts),
                     "one result per host (%d of %d)" % (len(by_ip), len(hosts)))
             wrong = collections.Counter()
@@ -95,9 +101,9 @@ def main():
                 nets[net][0 if h["profile"] == "tarpit" else 1].append(h)
             net, (tp, hl) = max(nets.items(), key=lambda kv: len(kv[1][0]))
             c.check(len(tp) >= 8 and len(hl) >= 2, "a /24 with 8 tarpits and 2 healthy hosts")
-            res = run_probe(lab, tp[:8] + hl[:2],
-                            ["--concurrency", "50", "--slow-after", "300ms",
-                             "--per-prefix", "4"], banner_ms=2000)
+            res, _ = run_probe(lab, tp[:8] + hl[:2],
+                               ["--concurrency", "50", "--slow-after", "300ms",
+                                "--per-prefix", "4"], banner_ms=2000)
             t_res = [r for r in res if truth[r["ip"]]["profile"] == "tarpit"]
             h_res = [r for r in res if truth[r["ip"]]["profile"] == "modern_tls13"]
             c.check(len(t_res) == 8 and len(h_res) == 2, "10 results")

@@ -87,6 +87,7 @@ class LoopThread {
     uv_async_send(&wake_);
   }
   uint64_t tls_handshakes() const { return tls_handshakes_; }
+  uint64_t moved_to_slow() const { return moved_to_slow_; }
 
  private:
   static void OnWake(uv_async_t* a) { static_cast<LoopThread*>(a->data)->Drain(); }
@@ -149,6 +150,7 @@ class LoopThread {
     if (engine_->queued() > 0 || engine_->in_flight() > 0) return;
     Flush();
     tls_handshakes_ = engine_->stats().tls_handshakes;
+    moved_to_slow_ = engine_->stats().moved_to_slow;
     engine_.reset();
     uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
@@ -176,6 +178,7 @@ class LoopThread {
   bool shutdown_called_ = false;
   std::string out_;
   uint64_t tls_handshakes_ = 0;
+  uint64_t moved_to_slow_ = 0;
 };
 
 void RaiseFdLimit() {
@@ -328,7 +331,10 @@ absl::StatusOr<ProbeRunSummary> RunProbes(const ProbeRunOptions& options, std::i
   summary.not_probed = shared.not_probed.load();
   summary.interrupted = g_interrupted.load();
   for (int i = 0; i < kProbeOutcomeCount; ++i) summary.by_outcome[i] = shared.by_outcome[i].load();
-  for (auto& t : threads) summary.tls_handshakes += t->tls_handshakes();
+  for (auto& t : threads) {
+    summary.tls_handshakes += t->tls_handshakes();
+    summary.moved_to_slow += t->moved_to_slow();
+  }
   for (auto& l : loops) uv_loop_close(l.get());
   return summary;
 }
@@ -341,6 +347,10 @@ void PrintSummary(const ProbeRunSummary& s, std::FILE* to) {
   if (s.bad_lines > 0) {
     std::fprintf(to, ", %llu input line%s skipped", static_cast<unsigned long long>(s.bad_lines),
                  s.bad_lines == 1 ? "" : "s");
+  }
+  if (s.moved_to_slow > 0) {
+    std::fprintf(to, ", %llu waited past --slow-after (slow budget)",
+                 static_cast<unsigned long long>(s.moved_to_slow));
   }
   if (s.interrupted) {
     std::fprintf(to, ", interrupted: %llu targets not probed",

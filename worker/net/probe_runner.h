@@ -32,6 +32,7 @@ struct ProbeRunSummary {
   double seconds = 0;
   double cpu_seconds = 0;  // user + system of the whole process
   uint64_t tls_handshakes = 0;
+  uint64_t moved_to_slow = 0;  // probes that moved to the slow budget (tarpits, blackholes)
   bool interrupted = false;
 };
 
