@@ -83,10 +83,12 @@ def main():
             c.check(healthy_end - first_tarpit < BANNER_TIMEOUT_MS,
                     "healthy hosts done before the first tarpit's banner timeout (%.0f ms)"
                     % (healthy_end - first_tarpit))
+            # libuv arms deadlines from its cached loop time, so one may fire a few ms before the
+            # probe's own clock says the timeout has passed: 50 ms of slack below.
             for r in t_res:
                 total = r["timing_ms"]["total"]
                 if not (r["stage"] == "banner" and
-                        BANNER_TIMEOUT_MS <= total < BANNER_TIMEOUT_MS + 1500):
+                        BANNER_TIMEOUT_MS - 50 <= total < BANNER_TIMEOUT_MS + 1500):
                     c.check(False, "tarpit %s: %s at %s after %.0f ms (want timeout at banner "
                             "after the banner timeout)" % (r["ip"], r["outcome"], r["stage"],
                                                            total))
@@ -112,7 +114,7 @@ def main():
                 t0 = min(started_ms(r) for r in t_res)
                 h0 = min(started_ms(r) for r in h_res)
                 print("%s: healthy hosts started %.0f ms after the first tarpit" % (net, h0 - t0))
-                c.check(h0 - t0 >= 2 * 2000,
+                c.check(h0 - t0 >= 2 * 2000 - 100,  # the same few ms of timer slack
                         "the /24 cap holds: healthy hosts start only after two rounds of "
                         "tarpits timed out (%.0f ms)" % (h0 - t0))
     c.finish("probe_tarpit_test")

@@ -54,7 +54,13 @@ class ProbeEngine::Impl {
     ProbeMachine machine;
   };
 
+  // A libuv timer callback running a member function (the timer's data is the Impl).
+  template <void (Impl::*Fn)()>
+  static void Fire(uv_timer_t* t) {
+    (static_cast<Impl*>(t->data)->*Fn)();
+  }
   void SchedulePump(uint64_t delay_ms);
+  void OnPumpTimer();
   void Pump();
   // Returns false when the head of the queue must wait (concurrency or rate).
   bool TryStartFront();
@@ -195,14 +201,12 @@ void ProbeEngine::Impl::Submit(Target target, DoneFn done) {
 void ProbeEngine::Impl::SchedulePump(uint64_t delay_ms) {
   if (pump_scheduled_ && delay_ms > 0) return;
   pump_scheduled_ = true;
-  uv_timer_start(
-      pump_timer_,
-      [](uv_timer_t* t) {
-        auto* self = static_cast<Impl*>(t->data);
-        self->pump_scheduled_ = false;
-        self->Pump();
-      },
-      delay_ms, 0);
+  uv_timer_start(pump_timer_, &Impl::Fire<&Impl::OnPumpTimer>, delay_ms, 0);
+}
+
+void ProbeEngine::Impl::OnPumpTimer() {
+  pump_scheduled_ = false;
+  Pump();
 }
 
 void ProbeEngine::Impl::Pump() {
@@ -295,17 +299,11 @@ void ProbeEngine::Impl::ArmSweep() {
   uint64_t now_us = uv_hrtime() / 1000;
   uint64_t delay_ms = *due > now_us ? (*due - now_us + 999) / 1000 : 0;
   sweep_armed_ = true;
-  uv_timer_start(
-      sweep_timer_,
-      [](uv_timer_t* t) {
-        auto* self = static_cast<Impl*>(t->data);
-        self->sweep_armed_ = false;
-        self->OnSweep();
-      },
-      delay_ms, 0);
+  uv_timer_start(sweep_timer_, &Impl::Fire<&Impl::OnSweep>, delay_ms, 0);
 }
 
 void ProbeEngine::Impl::OnSweep() {
+  sweep_armed_ = false;
   size_t moved = budget_.Sweep(uv_hrtime() / 1000);
   stats_.moved_to_slow = budget_.moved_total();
   ArmSweep();
