@@ -85,6 +85,8 @@ absl::StatusOr<std::unique_ptr<QueryPool>> QueryPool::Create(uv_loop_t* loop,
                                                              std::function<void()> after_io) {
   std::unique_ptr<QueryPool> pool(new QueryPool());
   pool->after_io_ = std::move(after_io);
+  pool->loop_ = loop;
+  pool->timeout_ms_ = std::max(1, options.timeout_ms);
   std::vector<std::string> servers = options.servers;
   if (servers.empty()) servers.push_back("");  // one channel on the system's configuration
   for (const auto& server : servers) {
@@ -102,7 +104,9 @@ absl::StatusOr<std::unique_ptr<QueryPool>> QueryPool::Create(uv_loop_t* loop,
       return ch.status();
     }
     pool->channels_.push_back(std::move(*ch));
-    pool->windows_.push_back(std::max(1, options.window_per_server));
+    Window w;
+    w.limit = std::max(1, options.window_per_server);
+    pool->windows_.push_back(w);
   }
   return pool;
 }
@@ -113,15 +117,53 @@ int QueryPool::in_flight() const {
   return n;
 }
 
+int QueryPool::in_window() const {
+  int n = 0;
+  for (const auto& w : windows_) n += w.used;
+  return n;
+}
+
 int QueryPool::PickChannel(int avoid) const {
   int best = -1;
   for (int i = 0; i < static_cast<int>(channels_.size()); ++i) {
     if (i == avoid && channels_.size() > 1) continue;
-    int load = channels_[i]->in_flight();
-    if (load >= windows_[i]) continue;
-    if (best < 0 || load < channels_[best]->in_flight()) best = i;
+    const int load = windows_[i].used;
+    if (load >= windows_[i].limit) continue;
+    if (best < 0 || load < windows_[best].used) best = i;
   }
   return best;
+}
+
+void QueryPool::Enter(Queued* q) {
+  Window& w = windows_[static_cast<size_t>(q->channel)];
+  q->sent_ms = uv_now(loop_);
+  q->in_window = true;
+  q->next = nullptr;
+  q->prev = w.tail;
+  (w.tail != nullptr ? w.tail->next : w.head) = q;
+  w.tail = q;
+  ++w.used;
+}
+
+void QueryPool::Leave(Queued* q) {
+  if (!q->in_window) return;
+  Window& w = windows_[static_cast<size_t>(q->channel)];
+  (q->prev != nullptr ? q->prev->next : w.head) = q->next;
+  (q->next != nullptr ? q->next->prev : w.tail) = q->prev;
+  q->prev = q->next = nullptr;
+  q->in_window = false;
+  --w.used;
+}
+
+void QueryPool::AgeWindows() {
+  const uint64_t now = uv_now(loop_);
+  for (auto& w : windows_) {
+    // Sent in order, so the oldest are at the head: O(1) per aged query.
+    while (w.head != nullptr && w.head->sent_ms + static_cast<uint64_t>(timeout_ms_) <= now) {
+      ++stats_.aged;
+      Leave(w.head);
+    }
+  }
 }
 
 void QueryPool::Submit(std::string name, uint16_t type, Priority priority, Handler handler,
@@ -140,12 +182,14 @@ void QueryPool::Submit(std::string name, uint16_t type, Priority priority, Handl
 void QueryPool::Start(Queued* q, int channel) {
   ++stats_.sent;
   q->channel = channel;
+  Enter(q);  // before Query(): c-ares may answer synchronously
   channels_[channel]->Query(q->name, q->type, q);
 }
 
 void QueryPool::Queued::OnReply(const QueryReply& reply) { pool->OnReply(this, reply); }
 
 void QueryPool::OnReply(Queued* q, const QueryReply& r) {
+  Leave(q);
   stats_.timeouts += static_cast<uint64_t>(r.timeouts);
   if (r.timeouts > 0) stats_.retries += r.timeouts - (r.status == ARES_ETIMEOUT ? 1 : 0);
   switch (r.status) {
@@ -181,6 +225,7 @@ void QueryPool::OnReply(Queued* q, const QueryReply& r) {
 void QueryPool::Pump() {
   if (pumping_ || closing_) return;  // a synchronous c-ares callback inside Start()
   pumping_ = true;
+  AgeWindows();
   std::vector<bool> touched(channels_.size(), false);
   for (;;) {
     std::deque<Queued*>* queue = !follow_up_.empty() ? &follow_up_ : &fresh_;

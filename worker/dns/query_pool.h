@@ -3,7 +3,11 @@
 // A pool of c-ares channels, one per resolver, each with a sliding window of queries in flight.
 // A resolver's UDP socket buffer, not c-ares, limits how many queries may be outstanding before
 // answers are dropped (INTEGRATION.md §4: ~150-200 per socket against a default-tuned server),
-// so queries beyond the window wait in this pool's queues. Follow-up lookups (an MX name's
+// so queries beyond the window wait in this pool's queues. A query still unanswered after its
+// first attempt's timeout leaves the window (it stays in flight at c-ares, which retries it): a
+// name that is never answered sends no answers to overrun the buffer, and must not hold a window
+// slot through all its retries (2 + 4 + 8 s by default), or a few such names throttle the whole
+// stream of domains behind them. Follow-up lookups (an MX name's
 // addresses) have priority over a new domain's first queries, which keeps the number of
 // half-resolved domains, and so memory, bounded. Loop thread only.
 
@@ -44,6 +48,7 @@ struct QueryStats {
   uint64_t unanswered = 0;  // gave up with no response: timeout or resolver unreachable
   uint64_t failovers = 0;   // re-sent to another resolver after giving up on one
   uint64_t errors = 0;      // local failures (bad name, out of memory)
+  uint64_t aged = 0;        // left the window unanswered after the first attempt's timeout
   // Final result of each query by type: [DnsQueryTypeIndex][DnsQueryResultIndex].
   std::array<std::array<uint64_t, kDnsQueryResultCount>, kDnsQueryTypeCount> by_type_result{};
 };
@@ -77,6 +82,8 @@ class QueryPool {
 
   size_t queued() const { return follow_up_.size() + fresh_.size(); }
   int in_flight() const;
+  // Queries counted against the windows (in flight, not yet past their first timeout).
+  int in_window() const;
   const QueryStats& stats() const { return stats_; }
 
   // Closes every channel (pending queries see ARES_EDESTRUCTION); `on_closed` runs once all
@@ -94,16 +101,33 @@ class QueryPool {
     int tag = 0;
     int channel = -1;        // where it was sent
     int tried_channel = -1;  // the channel that gave up on it (failover), or -1
+    uint64_t sent_ms = 0;    // uv_now() when handed to c-ares
+    // Intrusive list of the channel's window, oldest first (no allocation per query).
+    Queued* prev = nullptr;
+    Queued* next = nullptr;
+    bool in_window = false;
     void OnReply(const QueryReply& reply) override;
+  };
+  // The queries of one channel that count against its window, in the order they were sent.
+  struct Window {
+    int limit = 150;
+    int used = 0;
+    Queued* head = nullptr;
+    Queued* tail = nullptr;
   };
   QueryPool() = default;
   int PickChannel(int avoid) const;
+  void Enter(Queued* q);  // into its channel's window
+  void Leave(Queued* q);  // out of it, if still there
+  void AgeWindows();      // drops queries past their first attempt's timeout from the windows
   void Start(Queued* q, int channel);
   void OnReply(Queued* q, const QueryReply& reply);
   void AfterIo();
 
   std::vector<std::unique_ptr<AresUvChannel>> channels_;
-  std::vector<int> windows_;
+  uv_loop_t* loop_ = nullptr;
+  int timeout_ms_ = 2000;
+  std::vector<Window> windows_;
   std::deque<Queued*> follow_up_;  // owned
   std::deque<Queued*> fresh_;      // owned
   std::function<void()> after_io_;

@@ -17,7 +17,9 @@ namespace mxcensus::worker {
 struct WorkerNode::ShardRun {
   v1::ResultBatch pending;  // results not yet handed to the sink
   size_t outstanding = 0;   // items submitted and not yet done
+  size_t items = 0;         // items of the assignment
   bool resolve = false;
+  bool slot_freed = false;  // handed its capacity slot back at its tail (OnSlotFree)
 };
 
 struct WorkerNode::ThreadState {
@@ -171,12 +173,26 @@ void WorkerNode::Emit(ThreadState* t, ShardKey key, ShardRun* run, bool complete
       std::lock_guard lock(running_mu_);
       running_.erase(key);
     }
+    const bool slot_freed = run->slot_freed;
     t->shards.erase(key);  // destroys `run`
     t->load -= 1;
+    if (slot_freed) --tail_shards_;
     --shards_in_progress_;
     if (auto* m = opts_.metrics) m->shards_in_progress->Decrement();
     sink_->OnShardFinished();
+    if (!slot_freed) sink_->OnSlotFree();
   }
+}
+
+void WorkerNode::MaybeFreeSlot(ShardRun* run) {
+  if (run->slot_freed || run->outstanding * opts_.tail_divisor > run->items) return;
+  const int cap = opts_.max_tail_shards_per_thread * static_cast<int>(threads_.size());
+  if (tail_shards_.fetch_add(1) >= cap) {
+    --tail_shards_;
+    return;
+  }
+  run->slot_freed = true;
+  sink_->OnSlotFree();
 }
 
 void WorkerNode::ItemDone(ThreadState* t, ShardKey key, ShardRun* run) {
@@ -184,9 +200,10 @@ void WorkerNode::ItemDone(ThreadState* t, ShardKey key, ShardRun* run) {
   const auto n = static_cast<size_t>(run->pending.probes_size() + run->pending.domains_size());
   if (run->outstanding == 0) {
     Emit(t, key, run, true);
-  } else if (n >= opts_.batch_size) {
-    Emit(t, key, run, false);
+    return;
   }
+  MaybeFreeSlot(run);
+  if (n >= opts_.batch_size) Emit(t, key, run, false);
 }
 
 void WorkerNode::RunShard(ThreadState* t, v1::ShardAssignment a) {
@@ -203,6 +220,7 @@ void WorkerNode::RunShard(ThreadState* t, v1::ShardAssignment a) {
   run->pending = NewBatch(a, run->resolve);
   run->outstanding =
       static_cast<size_t>(run->resolve ? a.resolve().domains_size() : a.probe().targets_size());
+  run->items = run->outstanding;
   t->shards[key] = std::move(owned);
   if (run->outstanding == 0) {
     Emit(t, key, run, true);

@@ -22,8 +22,14 @@ struct WorkerNodeOptions {
   int threads = 1;
   probe::ProbeEngineOptions probe;  // probe.concurrency is for the whole node
   dns::ResolverOptions dns;
-  size_t batch_size = 250;           // results per batch at most
-  int batch_interval_ms = 200;       // a partial batch goes out after this long
+  size_t batch_size = 250;      // results per batch at most
+  int batch_interval_ms = 200;  // a partial batch goes out after this long
+  // A shard whose outstanding items are at most 1/tail_divisor of its size hands its capacity
+  // slot back (its slow tail keeps running): a silent DNS name or a tarpit host must not hold a
+  // whole shard's slot through its timeouts and retries. At most max_tail_shards_per_thread
+  // shards per loop are in that state; beyond it a shard keeps its slot until it finishes.
+  size_t tail_divisor = 20;
+  int max_tail_shards_per_thread = 256;
   WorkerMetrics* metrics = nullptr;  // optional; must outlive the node
 };
 
@@ -33,7 +39,10 @@ class ResultSink {
   virtual ~ResultSink() = default;
   // A batch of results of one shard (the last one has shard_complete set).
   virtual void OnBatch(v1::ResultBatch batch) = 0;
-  // A shard is finished: one more shard of capacity is free.
+  // One more shard of capacity is free: a shard finished, or only its slow tail is left (it
+  // keeps running and does not free its slot again when it finishes).
+  virtual void OnSlotFree() = 0;
+  // A shard finished: every one of its results went to OnBatch.
   virtual void OnShardFinished() = 0;
 };
 
@@ -56,6 +65,9 @@ class WorkerNode {
   // returns false in that case, and the caller's capacity slot for it is free again.
   bool Assign(v1::ShardAssignment assignment);
   int shards_in_progress() const { return shards_in_progress_.load(); }
+  // Shards that still hold a capacity slot (in progress, minus those down to their tail).
+  int slots_held() const { return shards_in_progress_.load() - tail_shards_.load(); }
+  int tail_shards() const { return tail_shards_.load(); }
   // Finishes what is in flight (no new shards should be assigned), then closes the loops.
   void Stop();
 
@@ -73,11 +85,14 @@ class WorkerNode {
   void RunShard(ThreadState* t, v1::ShardAssignment a);
   void ItemDone(ThreadState* t, ShardKey key, ShardRun* run);
   void Emit(ThreadState* t, ShardKey key, ShardRun* run, bool complete);
+  // Hands the shard's slot back once only its tail is left (see tail_divisor).
+  void MaybeFreeSlot(ShardRun* run);
 
   WorkerNodeOptions opts_;
   ResultSink* sink_;
   std::vector<std::unique_ptr<ThreadState>> threads_;
   std::atomic<int> shards_in_progress_{0};
+  std::atomic<int> tail_shards_{0};  // running shards that handed their slot back
   std::mutex running_mu_;
   std::map<ShardKey, ThreadState*> running_;  // guarded by running_mu_
   Counters counters_;

@@ -191,7 +191,7 @@ void SessionClient::ConnectLoop() {
           stream->Send(std::move(m));
         }
         if (!draining_) {
-          const int free = opts_.capacity_shards - node_->shards_in_progress();
+          const int free = opts_.capacity_shards - node_->slots_held();
           if (free > 0) {
             v1::WorkerMessage credit;
             credit.mutable_credit()->set_shards(static_cast<uint32_t>(free));
@@ -244,7 +244,7 @@ void SessionClient::OnStreamMessage(const v1::CoordinatorMessage& m) {
         heartbeat_ =
             std::min(heartbeat_, std::chrono::milliseconds(m.assign().lease_seconds() * 1000 / 3));
       }
-      if (!node_->Assign(m.assign())) OnShardFinished();  // a re-lease of a shard we run
+      if (!node_->Assign(m.assign())) OnSlotFree();  // a re-lease of a shard we run
       break;
     }
     case v1::CoordinatorMessage::kAck: {
@@ -286,7 +286,11 @@ void SessionClient::OnBatch(v1::ResultBatch batch) {
 
 void SessionClient::OnShardFinished() {
   std::lock_guard lock(mu_);
-  cv_.notify_all();
+  cv_.notify_all();  // Drain waits for the last shard
+}
+
+void SessionClient::OnSlotFree() {
+  std::lock_guard lock(mu_);
   if (draining_ || stream_ == nullptr) return;
   v1::WorkerMessage m;
   m.mutable_credit()->set_shards(1);

@@ -50,6 +50,7 @@ class SessionClient : public ResultSink {
 
   // ResultSink (called on loop threads).
   void OnBatch(v1::ResultBatch batch) override;
+  void OnSlotFree() override;
   void OnShardFinished() override;
 
   size_t unacked() const;
