@@ -162,10 +162,14 @@ bool WorkerNode::Assign(v1::ShardAssignment a) {
 }
 
 void WorkerNode::Emit(ThreadState* t, ShardKey key, ShardRun* run, bool complete) {
-  v1::ResultBatch out = run->pending;
+  // The results move out (no copy of 250 results and their chains); the header stays.
+  v1::ResultBatch out;
+  out.Swap(&run->pending);
+  run->pending.set_crawl_id(out.crawl_id());
+  run->pending.set_shard_id(out.shard_id());
+  run->pending.set_lease_token(out.lease_token());
+  run->pending.set_kind(out.kind());
   out.set_shard_complete(complete);
-  run->pending.clear_probes();
-  run->pending.clear_domains();
   counters_.batches++;
   sink_->OnBatch(std::move(out));
   if (complete) {

@@ -22,8 +22,10 @@ struct WorkerNodeOptions {
   int threads = 1;
   probe::ProbeEngineOptions probe;  // probe.concurrency is for the whole node
   dns::ResolverOptions dns;
-  size_t batch_size = 250;      // results per batch at most
-  int batch_interval_ms = 200;  // a partial batch goes out after this long
+  size_t batch_size = 250;  // results per batch at most
+  // A partial batch goes out after this long. Each batch is one transaction at the coordinator
+  // with a fixed cost in PostgreSQL CPU whatever its size (docs/crawl.md "Pipeline cost").
+  int batch_interval_ms = 1000;
   // A shard whose outstanding items are at most 1/tail_divisor of its size hands its capacity
   // slot back (its slow tail keeps running): a silent DNS name or a tarpit host must not hold a
   // whole shard's slot through its timeouts and retries. At most max_tail_shards_per_thread

@@ -35,13 +35,15 @@ class SessionClient::Stream final
     StartCall();
   }
 
-  void Send(v1::WorkerMessage m) {
+  void Send(v1::WorkerMessage m) { Send(std::make_shared<const v1::WorkerMessage>(std::move(m))); }
+  // A message shared with the unacked store: a batch is never copied to be sent (or re-sent).
+  void Send(std::shared_ptr<const v1::WorkerMessage> m) {
     std::lock_guard lock(mu_);
     if (closed_) return;
     out_.push_back(std::move(m));
     if (!writing_) {
       writing_ = true;
-      StartWrite(&out_.front());
+      StartWrite(out_.front().get());
     }
   }
 
@@ -52,7 +54,7 @@ class SessionClient::Stream final
     if (!ok) closed_ = true;
     if (!closed_ && !out_.empty()) {
       writing_ = true;
-      StartWrite(&out_.front());
+      StartWrite(out_.front().get());
       return;
     }
     MaybeReleaseLocked();
@@ -98,7 +100,7 @@ class SessionClient::Stream final
   v1::CoordinatorMessage in_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<v1::WorkerMessage> out_;
+  std::deque<std::shared_ptr<const v1::WorkerMessage>> out_;
   bool writing_ = false;
   bool closed_ = false;
   bool released_ = false;
@@ -184,11 +186,9 @@ void SessionClient::ConnectLoop() {
         stream->Send(std::move(hello));
         // Whatever the last stream did not get acked goes again: the coordinator's merge makes
         // a second delivery a no-op.
-        for (const auto& [id, batch] : unacked_) {
-          if (opts_.metrics) opts_.metrics->results_sent->Increment(ResultCount(batch));
-          v1::WorkerMessage m;
-          *m.mutable_results() = batch;
-          stream->Send(std::move(m));
+        for (const auto& [id, m] : unacked_) {
+          if (opts_.metrics) opts_.metrics->results_sent->Increment(ResultCount(m->results()));
+          stream->Send(m);
         }
         if (!draining_) {
           const int free = opts_.capacity_shards - node_->slots_held();
@@ -252,7 +252,8 @@ void SessionClient::OnStreamMessage(const v1::CoordinatorMessage& m) {
       for (uint64_t id : m.ack().batch_ids()) {
         auto it = unacked_.find(id);
         if (it == unacked_.end()) continue;  // a re-sent batch acked twice
-        if (opts_.metrics) opts_.metrics->results_acked->Increment(ResultCount(it->second));
+        if (opts_.metrics)
+          opts_.metrics->results_acked->Increment(ResultCount(it->second->results()));
         unacked_.erase(it);
       }
       if (opts_.metrics) opts_.metrics->unacked->Set(static_cast<double>(unacked_.size()));
@@ -274,13 +275,15 @@ void SessionClient::OnBatch(v1::ResultBatch batch) {
   std::lock_guard lock(mu_);
   const uint64_t id = next_batch_id_++;
   batch.set_batch_id(id);
+  const double n = ResultCount(batch);
+  auto m = std::make_shared<v1::WorkerMessage>();
+  m->mutable_results()->Swap(&batch);
+  std::shared_ptr<const v1::WorkerMessage> shared = std::move(m);
   if (stream_ != nullptr) {
-    v1::WorkerMessage m;
-    *m.mutable_results() = batch;
-    stream_->Send(std::move(m));
-    if (opts_.metrics) opts_.metrics->results_sent->Increment(ResultCount(batch));
+    stream_->Send(shared);
+    if (opts_.metrics) opts_.metrics->results_sent->Increment(n);
   }
-  unacked_.emplace(id, std::move(batch));
+  unacked_.emplace(id, std::move(shared));
   if (opts_.metrics) opts_.metrics->unacked->Set(static_cast<double>(unacked_.size()));
 }
 

@@ -71,7 +71,8 @@ class SessionClient : public ResultSink {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::map<uint64_t, v1::ResultBatch> unacked_;  // by batch id, sent order
+  // By batch id, sent order; shared with the stream's write queue (never copied).
+  std::map<uint64_t, std::shared_ptr<const v1::WorkerMessage>> unacked_;
   uint64_t next_batch_id_ = 1;
   Stream* stream_ = nullptr;  // the live stream, if any
   bool draining_ = false;
