@@ -99,7 +99,8 @@ RunStats RunEngine(const std::vector<Host>& targets, size_t n, ProbeOutcome heal
         if (r.outcome == healthy) {
           ++st.ok;
           // Serialise as `mxcensus probe` does, so its cost is counted.
-          std::string line = ProbeResultToJson(r).dump();
+          std::string line;
+          AppendProbeResultJson(r, &line);
           if (st.first_leaf_der.empty() && r.tls && !r.tls->chain_der.empty()) {
             st.first_leaf_der = r.tls->chain_der[0];
           }

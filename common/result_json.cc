@@ -1,5 +1,7 @@
 #include "common/result_json.h"
 
+#include <array>
+#include <cmath>
 #include <ctime>
 #include <stdexcept>
 
@@ -23,12 +25,16 @@ std::optional<T> GetOpt(const json& j, const char* key) {
 }
 
 json CertToJson(const CertSummary& c) {
-  return json{{"sha256", c.sha256_hex},         {"subject", c.subject},
-              {"issuer", c.issuer},             {"sans", c.sans},
+  return json{{"sha256", c.sha256_hex},
+              {"subject", c.subject},
+              {"issuer", c.issuer},
+              {"sans", c.sans},
               {"not_before", FormatTimeS(c.not_before)},
               {"not_after", FormatTimeS(c.not_after)},
-              {"key_type", c.key_type},         {"key_bits", c.key_bits},
-              {"sig_alg", c.sig_alg},           {"self_signed", c.self_signed}};
+              {"key_type", c.key_type},
+              {"key_bits", c.key_bits},
+              {"sig_alg", c.sig_alg},
+              {"self_signed", c.self_signed}};
 }
 
 CertSummary CertFromJson(const json& j) {
@@ -178,6 +184,356 @@ absl::StatusOr<ProbeResult> ProbeResultFromJson(const json& j) {
   } catch (const json::exception& e) {
     return absl::InvalidArgumentError(std::string("probe result JSON: ") + e.what());
   }
+}
+
+namespace {
+
+// The direct writer. Each object's keys are written in the order nlohmann::json (a std::map)
+// sorts them, so the bytes equal the tree's dump.
+class JsonWriter {
+ public:
+  explicit JsonWriter(std::string* out) : out_(*out) {}
+
+  // An object member: `,"key":` (the comma unless first). Keys are our own ASCII literals.
+  void Key(std::string_view key) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    out_ += '"';
+    out_ += key;
+    out_ += "\":";
+  }
+  void Open(char c) {
+    out_ += c;
+    first_ = true;
+  }
+  void Close(char c) {
+    out_ += c;
+    first_ = false;
+  }
+  void Null() { out_ += "null"; }
+  void Bool(bool b) { out_ += b ? "true" : "false"; }
+  void Int(int64_t v) {
+    char buf[24];
+    char* end = buf + sizeof buf;
+    char* p = end;
+    uint64_t u = v < 0 ? uint64_t{0} - static_cast<uint64_t>(v) : static_cast<uint64_t>(v);
+    do {
+      *--p = static_cast<char>('0' + u % 10);
+      u /= 10;
+    } while (u != 0);
+    if (v < 0) *--p = '-';
+    out_.append(p, static_cast<size_t>(end - p));
+  }
+  void Double(double v) {
+    if (!std::isfinite(v)) return Null();  // as nlohmann's dump_float
+    // nlohmann's own shortest round-trip formatting (grisu2, "5.0", "1e-05"), not printf's.
+    char buf[64];
+    char* end = nlohmann::detail::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, static_cast<size_t>(end - buf));
+  }
+  // A string known to need no escaping (base64, hex, our own names).
+  void Plain(std::string_view s) {
+    out_ += '"';
+    out_ += s;
+    out_ += '"';
+  }
+  void String(std::string_view s);
+  void OptString(const std::optional<std::string>& s) { s ? String(*s) : Null(); }
+  void StringOrNull(const std::string& s) { s.empty() ? Null() : String(s); }
+  void Strings(const std::vector<std::string>& v) {
+    Open('[');
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (i) out_ += ',';
+      String(v[i]);
+    }
+    Close(']');
+  }
+  void Base64(std::string_view in);
+  std::string& raw() { return out_; }
+
+ private:
+  std::string& out_;
+  bool first_ = true;
+};
+
+// nlohmann's UTF-8 DFA (Bjoern Hoehrmann's decoder, as in its serializer.hpp): the same
+// decisions about which bytes are invalid and where a replacement starts.
+constexpr uint8_t kUtf8Accept = 0;
+constexpr uint8_t kUtf8Reject = 1;
+// clang-format off
+constexpr std::array<uint8_t, 400> kUtf8d = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    8, 8, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    0xA, 0x3, 0x3, 0x3, 0x3, 0x3, 0x3, 0x3, 0x3, 0x3, 0x3, 0x3, 0x3, 0x4, 0x3, 0x3,
+    0xB, 0x6, 0x6, 0x6, 0x5, 0x8, 0x8, 0x8, 0x8, 0x8, 0x8, 0x8, 0x8, 0x8, 0x8, 0x8,
+    0x0, 0x1, 0x2, 0x3, 0x5, 0x8, 0x7, 0x1, 0x1, 0x1, 0x4, 0x6, 0x1, 0x1, 0x1, 0x1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 0, 1, 1, 1, 1, 1, 0, 1, 0, 1, 1, 1, 1, 1, 1,
+    1, 2, 1, 1, 1, 1, 1, 2, 1, 2, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 2, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 3, 1, 3, 1, 1, 1, 1, 1, 1,
+    1, 3, 1, 1, 1, 1, 1, 3, 1, 3, 1, 1, 1, 1, 1, 1,
+    1, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+// clang-format on
+
+uint8_t Utf8Decode(uint8_t* state, uint32_t* codep, uint8_t byte) {
+  uint8_t type = kUtf8d[byte];
+  *codep = *state != kUtf8Accept ? (byte & 0x3fu) | (*codep << 6u) : (0xFFu >> type) & byte;
+  *state = kUtf8d[256u + *state * 16u + type];
+  return *state;
+}
+
+// nlohmann's dump_escaped with ensure_ascii = false and error_handler_t::replace: runs of plain
+// ASCII are copied at once, everything else follows its algorithm step by step.
+void JsonWriter::String(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  static constexpr char kReplacement[] = "\xEF\xBF\xBD";
+  out_ += '"';
+  uint32_t codepoint = 0;
+  uint8_t state = kUtf8Accept;
+  size_t after_accept = out_.size();  // output length at the last complete code point
+  size_t undumped = 0;                // bytes of an incomplete sequence seen so far
+  const size_t n = s.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (state == kUtf8Accept) {
+      size_t j = i;
+      while (j < n) {
+        auto c = static_cast<unsigned char>(s[j]);
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+        ++j;
+      }
+      if (j > i) {
+        out_.append(s.data() + i, j - i);
+        after_accept = out_.size();
+        i = j;
+        if (i == n) break;
+      }
+    }
+    auto byte = static_cast<uint8_t>(s[i]);
+    switch (Utf8Decode(&state, &codepoint, byte)) {
+      case kUtf8Accept:
+        switch (codepoint) {
+          case 0x08:
+            out_ += "\\b";
+            break;
+          case 0x09:
+            out_ += "\\t";
+            break;
+          case 0x0A:
+            out_ += "\\n";
+            break;
+          case 0x0C:
+            out_ += "\\f";
+            break;
+          case 0x0D:
+            out_ += "\\r";
+            break;
+          case 0x22:
+            out_ += "\\\"";
+            break;
+          case 0x5C:
+            out_ += "\\\\";
+            break;
+          default:
+            if (codepoint <= 0x1F) {
+              char esc[6] = {'\\', 'u', '0', '0', kHex[codepoint >> 4], kHex[codepoint & 15]};
+              out_.append(esc, sizeof esc);
+            } else {
+              out_ += static_cast<char>(byte);
+            }
+        }
+        after_accept = out_.size();
+        undumped = 0;
+        break;
+      case kUtf8Reject:
+        // The byte may be fine on its own, only not after the sequence before it: read it
+        // again from a fresh state (unless it started the sequence itself).
+        if (undumped > 0) --i;
+        out_.resize(after_accept);
+        out_ += kReplacement;
+        after_accept = out_.size();
+        undumped = 0;
+        state = kUtf8Accept;
+        break;
+      default:  // inside a multi-byte sequence
+        out_ += static_cast<char>(byte);
+        ++undumped;
+    }
+  }
+  if (state != kUtf8Accept) {  // the string ended inside a sequence
+    out_.resize(after_accept);
+    out_ += kReplacement;
+  }
+  out_ += '"';
+}
+
+void JsonWriter::Base64(std::string_view in) {
+  static constexpr char kTab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t at = out_.size();
+  out_.resize(at + 2 + (in.size() + 2) / 3 * 4);
+  char* p = out_.data() + at;
+  *p++ = '"';
+  const auto* b = reinterpret_cast<const uint8_t*>(in.data());
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint32_t{b[i]} << 16) | (uint32_t{b[i + 1]} << 8) | b[i + 2];
+    *p++ = kTab[v >> 18];
+    *p++ = kTab[(v >> 12) & 63];
+    *p++ = kTab[(v >> 6) & 63];
+    *p++ = kTab[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint32_t{b[i]} << 16;
+    *p++ = kTab[v >> 18];
+    *p++ = kTab[(v >> 12) & 63];
+    *p++ = '=';
+    *p++ = '=';
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint32_t{b[i]} << 16) | (uint32_t{b[i + 1]} << 8);
+    *p++ = kTab[v >> 18];
+    *p++ = kTab[(v >> 12) & 63];
+    *p++ = kTab[(v >> 6) & 63];
+    *p++ = '=';
+  }
+  *p = '"';
+}
+
+void WriteLeaf(JsonWriter& w, const CertSummary& c) {
+  w.Open('{');
+  w.Key("issuer");
+  w.String(c.issuer);
+  w.Key("key_bits");
+  w.Int(c.key_bits);
+  w.Key("key_type");
+  w.String(c.key_type);
+  w.Key("not_after");
+  w.String(FormatTimeS(c.not_after));
+  w.Key("not_before");
+  w.String(FormatTimeS(c.not_before));
+  w.Key("sans");
+  w.Strings(c.sans);
+  w.Key("self_signed");
+  w.Bool(c.self_signed);
+  w.Key("sha256");
+  w.String(c.sha256_hex);
+  w.Key("sig_alg");
+  w.String(c.sig_alg);
+  w.Key("subject");
+  w.String(c.subject);
+  w.Close('}');
+}
+
+void WriteTls(JsonWriter& w, const TlsFacts& t) {
+  w.Open('{');
+  w.Key("alert");
+  w.OptString(t.alert);
+  w.Key("chain");
+  w.Open('[');
+  for (size_t i = 0; i < t.chain_der.size(); ++i) {
+    if (i) w.raw() += ',';
+    w.Base64(t.chain_der[i]);
+  }
+  w.Close(']');
+  w.Key("chain_valid");
+  w.Bool(t.chain_valid);
+  w.Key("cipher");
+  w.StringOrNull(t.cipher);
+  w.Key("dh_bits");
+  t.dh_bits ? w.Int(*t.dh_bits) : w.Null();
+  w.Key("group");
+  w.StringOrNull(t.group);
+  w.Key("handshake_complete");
+  w.Bool(t.handshake_complete);
+  w.Key("leaf");
+  t.leaf ? WriteLeaf(w, *t.leaf) : w.Null();
+  w.Key("name_match");
+  w.Bool(t.name_match);
+  w.Key("verify_error");
+  w.OptString(t.verify_error);
+  w.Key("version");
+  w.StringOrNull(t.version);
+  w.Close('}');
+}
+
+}  // namespace
+
+void AppendProbeResultJson(const ProbeResult& r, std::string* out) {
+  JsonWriter w(out);
+  w.Open('{');
+  w.Key("banner");
+  w.String(r.banner);
+  w.Key("codes");
+  w.Open('{');
+  auto code = [&](const char* k, const std::optional<int>& v) {
+    if (!v) return;
+    w.Key(k);
+    w.Int(*v);
+  };
+  code("banner", r.codes.banner);
+  code("ehlo", r.codes.ehlo);
+  code("ehlo_tls", r.codes.ehlo_tls);
+  code("helo", r.codes.helo);
+  code("quit", r.codes.quit);
+  code("starttls", r.codes.starttls);
+  w.Close('}');
+  w.Key("ehlo");
+  w.Strings(r.ehlo);
+  w.Key("ehlo_tls");
+  w.Strings(r.ehlo_tls);
+  w.Key("error");
+  w.OptString(r.error);
+  w.Key("helo_fallback");
+  w.Bool(r.helo_fallback);
+  w.Key("ip");
+  w.String(r.ip);
+  w.Key("name");
+  w.String(r.name);
+  w.Key("outcome");
+  w.Plain(OutcomeName(r.outcome));
+  w.Key("pipelined_after_starttls");
+  w.Bool(r.pipelined_after_starttls);
+  w.Key("port");
+  w.Int(r.port);
+  w.Key("stage");
+  w.Plain(StageName(r.stage));
+  w.Key("started_at");
+  w.String(FormatTimeMs(r.started_at_ms));
+  w.Key("tag");
+  w.String(r.tag);
+  w.Key("timing_ms");
+  w.Open('{');
+  auto ms = [&](const char* k, const std::optional<double>& v) {
+    if (!v) return;
+    w.Key(k);
+    w.Double(*v);
+  };
+  ms("banner", r.timing_ms.banner);
+  ms("connect", r.timing_ms.connect);
+  ms("ehlo", r.timing_ms.ehlo);
+  ms("ehlo_tls", r.timing_ms.ehlo_tls);
+  ms("quit", r.timing_ms.quit);
+  ms("starttls", r.timing_ms.starttls);
+  ms("tls", r.timing_ms.tls);
+  w.Key("total");
+  w.Double(r.timing_ms.total);
+  w.Close('}');
+  w.Key("tls");
+  r.tls ? WriteTls(w, *r.tls) : w.Null();
+  w.Close('}');
 }
 
 json DomainResultToJson(const DomainResult& r) {

@@ -11,6 +11,11 @@ namespace mxcensus {
 
 // The public JSON forms of results (docs/result-schema.md). Field names change only additively.
 nlohmann::json ProbeResultToJson(const ProbeResult& r);
+// Appends the same object as ProbeResultToJson(r).dump(-1, ' ', false, error_handler_t::replace)
+// byte for byte (keys sorted, control characters escaped, invalid UTF-8 replaced by U+FFFD),
+// without building the nlohmann tree: the hot path of `mxcensus probe` (a quarter of a million
+// instructions per result less). tests/unit/common/result_json_test.cc compares the two.
+void AppendProbeResultJson(const ProbeResult& r, std::string* out);
 absl::StatusOr<ProbeResult> ProbeResultFromJson(const nlohmann::json& j);
 
 nlohmann::json DomainResultToJson(const DomainResult& r);

@@ -116,7 +116,7 @@ class LoopThread {
       shared_->not_probed.fetch_add(1);
     } else {
       shared_->by_outcome[static_cast<size_t>(r.outcome)].fetch_add(1);
-      out_ += ProbeResultToJson(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      AppendProbeResultJson(r, &out_);
       out_ += '\n';
       shared_->written.fetch_add(1);
       if (out_.size() >= kOutFlushBytes) Flush();
