@@ -48,13 +48,13 @@ void ChainVerifier::Fill(SSL* ssl, const std::string& mx_name, TlsFacts* facts) 
   }
   std::shared_ptr<const Verdict> verdict;
   // The key: SHA-256 over the length-prefixed DER of every certificate, in order.
-  std::string material;
+  Sha256 hash;
   for (const auto& der : facts->chain_der) {
-    material += std::to_string(der.size());
-    material += ':';
-    material += der;
+    hash.Update(std::to_string(der.size()));
+    hash.Update(":");
+    hash.Update(der);
   }
-  std::string key = Sha256Hex(material);
+  std::string key = hash.HexDigest();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = cache_.find(key); it != cache_.end()) {
@@ -63,7 +63,10 @@ void ChainVerifier::Fill(SSL* ssl, const std::string& mx_name, TlsFacts* facts) 
     }
   }
   if (!verdict) {
-    verdict = Verify(leaf, chain);
+    // The leaf's DER, already encoded above, spares encoding it again for its fingerprint.
+    bool leaf_first = facts->chain_der.size() == static_cast<size_t>(sk_X509_num(chain)) &&
+                      sk_X509_value(chain, 0) == leaf;
+    verdict = Verify(leaf, chain, leaf_first ? facts->chain_der[0] : std::string_view());
     std::lock_guard<std::mutex> lock(mu_);
     ++misses_;
     if (cache_.size() >= max_entries_) cache_.clear();
@@ -79,9 +82,10 @@ void ChainVerifier::Fill(SSL* ssl, const std::string& mx_name, TlsFacts* facts) 
 }
 
 std::shared_ptr<const ChainVerifier::Verdict> ChainVerifier::Verify(X509* leaf,
-                                                                    STACK_OF(X509) * chain) {
+                                                                    STACK_OF(X509) * chain,
+                                                                    std::string_view leaf_der) {
   auto v = std::make_shared<Verdict>();
-  v->leaf = SummarizeCertificate(leaf);
+  v->leaf = SummarizeCertificate(leaf, leaf_der);
   X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!ctx || X509_STORE_CTX_init(ctx.get(), store_.get(), leaf, chain) != 1) {
     v->error = "verification could not run: " + DrainErrors();

@@ -43,7 +43,8 @@ class ChainVerifier {
   };
   explicit ChainVerifier(X509StorePtr store, size_t max_entries)
       : store_(std::move(store)), max_entries_(max_entries) {}
-  std::shared_ptr<const Verdict> Verify(X509* leaf, STACK_OF(X509) * chain);
+  std::shared_ptr<const Verdict> Verify(X509* leaf, STACK_OF(X509) * chain,
+                                        std::string_view leaf_der);
 
   X509StorePtr store_;
   size_t max_entries_;

@@ -80,18 +80,40 @@ void AddSans(X509* cert, std::vector<std::string>* out) {
 
 }  // namespace
 
-std::string Sha256Hex(std::string_view bytes) {
+namespace {
+
+const EVP_MD* FetchedSha256() {
+  static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);  // lives as long as we do
+  return md;
+}
+
+}  // namespace
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  EVP_DigestInit_ex(ctx_.get(), FetchedSha256(), nullptr);
+}
+
+void Sha256::Update(std::string_view bytes) {
+  EVP_DigestUpdate(ctx_.get(), bytes.data(), bytes.size());
+}
+
+std::string Sha256::HexDigest() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
+  EVP_DigestFinal_ex(ctx_.get(), md, &len);
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
+  std::string out(len * 2, '\0');
   for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
+    out[2 * i] = kHex[md[i] >> 4];
+    out[2 * i + 1] = kHex[md[i] & 15];
   }
   return out;
+}
+
+std::string Sha256Hex(std::string_view bytes) {
+  Sha256 h;
+  h.Update(bytes);
+  return h.HexDigest();
 }
 
 void CollectSessionFacts(SSL* ssl, TlsFacts* facts) {
@@ -113,13 +135,17 @@ void CollectSessionFacts(SSL* ssl, TlsFacts* facts) {
   }
 }
 
-CertSummary SummarizeCertificate(X509* cert) {
+CertSummary SummarizeCertificate(X509* cert, std::string_view der) {
   CertSummary s;
-  unsigned char* der = nullptr;
-  int len = i2d_X509(cert, &der);
-  if (len > 0) {
-    s.sha256_hex = Sha256Hex(std::string_view(reinterpret_cast<char*>(der), len));
-    OPENSSL_free(der);
+  if (!der.empty()) {
+    s.sha256_hex = Sha256Hex(der);
+  } else {
+    unsigned char* buf = nullptr;
+    int len = i2d_X509(cert, &buf);
+    if (len > 0) {
+      s.sha256_hex = Sha256Hex(std::string_view(reinterpret_cast<char*>(buf), len));
+      OPENSSL_free(buf);
+    }
   }
   s.subject = NameToString(X509_get_subject_name(cert));
   s.issuer = NameToString(X509_get_issuer_name(cert));
