@@ -231,6 +231,15 @@ class JsonWriter {
     char* end = nlohmann::detail::to_chars(buf, buf + sizeof buf, v);
     out_.append(buf, static_cast<size_t>(end - buf));
   }
+  void Number(int v) { Int(v); }
+  void Number(double v) { Double(v); }
+  // A member only when the value is set (the tree form leaves unset keys out).
+  template <typename T>
+  void OptMember(std::string_view key, const std::optional<T>& v) {
+    if (!v) return;
+    Key(key);
+    Number(*v);
+  }
   // A string known to need no escaping (base64, hex, our own names).
   void Plain(std::string_view s) {
     out_ += '"';
@@ -478,17 +487,12 @@ void AppendProbeResultJson(const ProbeResult& r, std::string* out) {
   w.String(r.banner);
   w.Key("codes");
   w.Open('{');
-  auto code = [&](const char* k, const std::optional<int>& v) {
-    if (!v) return;
-    w.Key(k);
-    w.Int(*v);
-  };
-  code("banner", r.codes.banner);
-  code("ehlo", r.codes.ehlo);
-  code("ehlo_tls", r.codes.ehlo_tls);
-  code("helo", r.codes.helo);
-  code("quit", r.codes.quit);
-  code("starttls", r.codes.starttls);
+  w.OptMember("banner", r.codes.banner);
+  w.OptMember("ehlo", r.codes.ehlo);
+  w.OptMember("ehlo_tls", r.codes.ehlo_tls);
+  w.OptMember("helo", r.codes.helo);
+  w.OptMember("quit", r.codes.quit);
+  w.OptMember("starttls", r.codes.starttls);
   w.Close('}');
   w.Key("ehlo");
   w.Strings(r.ehlo);
@@ -516,18 +520,13 @@ void AppendProbeResultJson(const ProbeResult& r, std::string* out) {
   w.String(r.tag);
   w.Key("timing_ms");
   w.Open('{');
-  auto ms = [&](const char* k, const std::optional<double>& v) {
-    if (!v) return;
-    w.Key(k);
-    w.Double(*v);
-  };
-  ms("banner", r.timing_ms.banner);
-  ms("connect", r.timing_ms.connect);
-  ms("ehlo", r.timing_ms.ehlo);
-  ms("ehlo_tls", r.timing_ms.ehlo_tls);
-  ms("quit", r.timing_ms.quit);
-  ms("starttls", r.timing_ms.starttls);
-  ms("tls", r.timing_ms.tls);
+  w.OptMember("banner", r.timing_ms.banner);
+  w.OptMember("connect", r.timing_ms.connect);
+  w.OptMember("ehlo", r.timing_ms.ehlo);
+  w.OptMember("ehlo_tls", r.timing_ms.ehlo_tls);
+  w.OptMember("quit", r.timing_ms.quit);
+  w.OptMember("starttls", r.timing_ms.starttls);
+  w.OptMember("tls", r.timing_ms.tls);
   w.Key("total");
   w.Double(r.timing_ms.total);
   w.Close('}');
