@@ -1,6 +1,7 @@
 // Ingestion rate of the coordinator's merge path alone: result batches COPYed into staging and
 // merged into `probe` (and `certificate`) by CrawlStore::IngestProbes, against a real server.
-//   bench_ingest DSN [ROWS=200000] [BATCH=1000]
+//   bench_ingest DSN [ROWS=200000] [BATCH=1000] [merge]
+// `merge` turns the fast path off: every batch goes through staging and the merge.
 // Prints rows/s for fresh rows and for a full re-delivery (which must insert nothing), in wall
 // time and per CPU second (this process + its PostgreSQL backend, read from /proc: the server
 // must be local). On a machine shared with other work the CPU figure is the stable one.
@@ -88,7 +89,7 @@ double ProcessCpuSeconds(int pid) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: bench_ingest DSN [ROWS] [BATCH]\n");
+    fprintf(stderr, "usage: bench_ingest DSN [ROWS] [BATCH] [merge]\n");
     return 2;
   }
   const std::string dsn = argv[1];
@@ -103,6 +104,8 @@ int main(int argc, char** argv) {
   }
   // The store's connection is found by its application name, to read its backend's CPU time.
   storage::CrawlStore store(dsn + " application_name=mxcensus-bench-ingest");
+  const bool merge_only = argc > 4 && std::string(argv[4]) == "merge";
+  store.set_ingest_fast_path(!merge_only);
   storage::CrawlSpec spec;
   spec.name = "bench-ingest";
   auto id = store.CreateCrawl(spec, {});
@@ -137,7 +140,8 @@ int main(int argc, char** argv) {
       }
       inserted += r->rows_inserted;
     }
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double client = SelfCpuSeconds() - cpu0;
     const double server = server0 < 0 ? -1 : ProcessCpuSeconds(backend) - server0;
     printf("%s: %d rows in %zu batches of %d: %.2f s, %.0f rows/s wall, %lld rows inserted",

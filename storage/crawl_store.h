@@ -62,6 +62,7 @@ struct IngestResult {
   int64_t rows_inserted = 0;   // new rows (duplicates of earlier deliveries are not counted)
   bool lease_current = false;  // false: a stale lease; the rows were merged, the shard untouched
   bool shard_done = false;     // the shard is now complete
+  bool merged = false;  // probes: some row was stored already, so the batch took the merge path
 };
 
 struct CrawlInfo {
@@ -112,6 +113,9 @@ class CrawlStore {
 
   // How long a failing database is retried before an operation gives up (default 60 s).
   void set_retry_budget(std::chrono::milliseconds budget) { retry_budget_ = budget; }
+  // Whether probe batches first try a plain COPY into the crawl's partition (default), falling
+  // back to staging and merge when a row is already stored. Off: always merge (for benchmarks).
+  void set_ingest_fast_path(bool on) { fast_path_ = on; }
 
   // Creates a crawl in state 'resolving' with its domains (COPY) cut into resolve shards.
   absl::StatusOr<int64_t> CreateCrawl(const CrawlSpec& spec,
@@ -165,6 +169,7 @@ class CrawlStore {
 
   std::string dsn_;
   std::unique_ptr<pqxx::connection> conn_;
+  bool fast_path_ = true;
   bool staging_ready_ = false;  // the temp staging tables exist on conn_
   std::chrono::milliseconds retry_budget_{60000};
 };

@@ -1,5 +1,6 @@
 // Result ingestion of CrawlStore: COPY into per-connection staging tables, then an idempotent
 // merge keyed by crawl and target, in the same transaction as the shard's progress.
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 
 #include <optional>
@@ -8,6 +9,7 @@
 #include "common/public_suffix.h"
 #include "common/result_json.h"
 #include "nlohmann/json.hpp"
+#include "storage/copy_binary.h"
 #include "storage/copy_row.h"
 #include "storage/crawl_store_internal.h"
 
@@ -96,10 +98,20 @@ struct BatchCert {
   std::string sha256;
   const CertSummary* summary = nullptr;  // set when some row presents it as its leaf
 };
-using BatchCerts = std::unordered_map<std::string_view, BatchCert>;
+// Hashes a DER by its length and last bytes (its signature, as random as a hash) instead of
+// every byte: a batch looks up two or three certificates of ~1 KiB per row, twice, and
+// hashing them whole was the coordinator's largest cost per row. Equality still compares all.
+struct DerHash {
+  size_t operator()(std::string_view der) const {
+    const size_t tail = std::min<size_t>(der.size(), 16);
+    return std::hash<std::string_view>()(der.substr(der.size() - tail)) ^ der.size();
+  }
+};
+using BatchCerts = std::unordered_map<std::string_view, BatchCert, DerHash>;
 
 BatchCerts CollectCertificates(const std::vector<ProbeResult>& results) {
   BatchCerts certs;
+  certs.reserve(results.size());
   for (const auto& r : results) {
     if (!r.tls) continue;
     for (size_t i = 0; i < r.tls->chain_der.size(); ++i) {
@@ -112,47 +124,94 @@ BatchCerts CollectCertificates(const std::vector<ProbeResult>& results) {
   return certs;
 }
 
-void AddCodes(CopyRow& row, const ReplyCodes& c) {
-  row.Add(c.banner).Add(c.ehlo).Add(c.helo).Add(c.starttls).Add(c.ehlo_tls).Add(c.quit);
+void AddCode(BinaryCopyRows& row, const std::optional<int>& code) {
+  row.Optional(code, [&](int v) { row.Int2(static_cast<int16_t>(v)); });
 }
 
-void AddProbeRow(CopyRow& row, int64_t crawl_id, const ProbeResult& r, const std::string& worker,
-                 const BatchCerts& certs, std::vector<std::string_view>& chain) {
-  row.Add(crawl_id).Add(r.ip).Add(static_cast<int>(r.port)).Add(r.name).Add(r.tag);
+void AddTiming(BinaryCopyRows& row, const std::optional<double>& ms) {
+  row.Optional(ms, [&](double v) { row.Float4(static_cast<float>(v)); });
+}
+
+void AddText(BinaryCopyRows& row, const std::optional<std::string>& v) {
+  row.Optional(v, [&](const std::string& s) { row.Bytes(s); });
+}
+
+// One probe row in binary COPY form, fields in kProbeColumns order and each in its column's
+// exact type (0001_initial.sql, 0002). Fails on an address that is not one.
+absl::Status AddProbeRow(BinaryCopyRows& row, int64_t crawl_id, const ProbeResult& r,
+                         const std::string& worker, const BatchCerts& certs,
+                         std::vector<std::string_view>& chain) {
+  row.BeginRow(static_cast<int16_t>(kProbeColumns.size()));
+  row.Int8(crawl_id);
+  if (!row.Inet(r.ip)) {
+    return absl::InvalidArgumentError("probe result for " + r.name + " port " +
+                                      std::to_string(r.port) + ": '" + r.ip +
+                                      "' is not an IP address");
+  }
+  row.Int4(r.port);
+  row.Bytes(r.name);
+  row.Bytes(r.tag);
   if (r.target_id) {
-    row.Add(static_cast<int64_t>(r.target_id));
+    row.Int8(static_cast<int64_t>(r.target_id));
   } else {
     row.Null();
   }
-  row.Add(OutcomeName(r.outcome)).Add(StageName(r.stage)).Add(r.error).Add(r.banner);
-  row.Add(TextArrayLiteral(r.ehlo)).Add(TextArrayLiteral(r.ehlo_tls));
-  row.Add(r.helo_fallback).Add(r.pipelined_after_starttls);
-  AddCodes(row, r.codes);
+  row.Bytes(OutcomeName(r.outcome));
+  row.Bytes(StageName(r.stage));
+  AddText(row, r.error);
+  row.Bytes(r.banner);
+  row.TextArray(r.ehlo);
+  row.TextArray(r.ehlo_tls);
+  row.Bool(r.helo_fallback);
+  row.Bool(r.pipelined_after_starttls);
+  for (const auto* code : {&r.codes.banner, &r.codes.ehlo, &r.codes.helo, &r.codes.starttls,
+                           &r.codes.ehlo_tls, &r.codes.quit}) {
+    AddCode(row, *code);
+  }
   if (r.tls) {
     const TlsFacts& t = *r.tls;
-    auto nonempty = [](const std::string& s) {
-      return s.empty() ? std::nullopt : std::optional<std::string>(s);
-    };
-    row.Add(nonempty(t.version)).Add(nonempty(t.cipher)).Add(nonempty(t.group)).Add(t.dh_bits);
-    row.Add(t.chain_valid).Add(t.verify_error).Add(t.name_match).Add(t.alert);
+    for (const auto* s : {&t.version, &t.cipher, &t.group}) {
+      if (s->empty()) {
+        row.Null();
+      } else {
+        row.Bytes(*s);
+      }
+    }
+    row.Optional(t.dh_bits, [&](int v) { row.Int4(v); });
+    row.Bool(t.chain_valid);
+    AddText(row, t.verify_error);
+    row.Bool(t.name_match);
+    AddText(row, t.alert);
   } else {
     for (int i = 0; i < 8; ++i) row.Null();
   }
   const StageTimings& m = r.timing_ms;
-  row.Add(m.connect).Add(m.banner).Add(m.ehlo).Add(m.starttls).Add(m.tls).Add(m.ehlo_tls);
-  row.Add(m.quit).Add(m.total).Add(FormatTimeMs(r.started_at_ms)).Add(worker);
+  for (const auto* ms :
+       {&m.connect, &m.banner, &m.ehlo, &m.starttls, &m.tls, &m.ehlo_tls, &m.quit}) {
+    AddTiming(row, *ms);
+  }
+  row.Float4(static_cast<float>(m.total));
+  row.TimestampMs(r.started_at_ms);
+  row.Bytes(worker);
   if (r.tls) {
-    row.Add(r.tls->handshake_complete);
+    row.Bool(r.tls->handshake_complete);
   } else {
     row.Null();
   }
   if (r.tls && !r.tls->chain_der.empty()) {
     chain.clear();
     for (const auto& der : r.tls->chain_der) chain.push_back(certs.at(der).sha256);
-    row.AddByteaArray(chain).AddBytea(chain.front());
+    row.ByteaArray(chain);
+    row.Bytes(chain.front());
   } else {
-    row.Null().Null();
+    row.Null();
+    row.Null();
   }
+  if (row.fields_in_row() != static_cast<int>(kProbeColumns.size())) {
+    throw std::logic_error("probe row has " + std::to_string(row.fields_in_row()) + " fields for " +
+                           std::to_string(kProbeColumns.size()) + " columns");
+  }
+  return absl::OkStatus();
 }
 
 void AddCertRow(CopyRow& row, std::string_view der, const BatchCert& c) {
@@ -169,8 +228,10 @@ void AddCertRow(CopyRow& row, std::string_view der, const BatchCert& c) {
 
 // Stores the certificates of a batch that this connection has not stored already (with a
 // summary, when it has one). Returns what to remember as stored once the transaction commits.
+template <typename EnsureStaging>
 std::vector<std::pair<std::string, bool>> CopyCertificates(
-    pqxx::work& tx, const BatchCerts& certs, const std::unordered_map<std::string, bool>& known) {
+    pqxx::work& tx, const BatchCerts& certs, const std::unordered_map<std::string, bool>& known,
+    EnsureStaging&& ensure_staging) {
   std::vector<std::pair<std::string, bool>> sent;
   {
     std::optional<CopyWriter> s;
@@ -179,6 +240,7 @@ std::vector<std::pair<std::string, bool>> CopyCertificates(
       auto k = known.find(c.sha256);
       if (k != known.end() && (k->second || c.summary == nullptr)) continue;
       if (!s) {
+        ensure_staging();
         s.emplace(tx, "cert_staging",
                   std::vector<std::string>{"sha256", "der", "subject", "issuer", "sans",
                                            "not_before", "not_after", "key_type", "key_bits",
@@ -204,6 +266,31 @@ std::vector<std::pair<std::string, bool>> CopyCertificates(
       "self_signed = EXCLUDED.self_signed "
       "WHERE certificate.subject IS NULL AND EXCLUDED.subject IS NOT NULL");
   return sent;
+}
+
+// A fast-path COPY is sent in pieces of about this size while the rest of the batch is rendered.
+constexpr size_t kCopyPieceBytes = 128 << 10;
+
+bool IsIpAddress(const std::string& ip) {
+  unsigned char addr[16];
+  return inet_pton(AF_INET, ip.c_str(), addr) == 1 || inet_pton(AF_INET6, ip.c_str(), addr) == 1;
+}
+
+// Whether the first or the last target of a batch is stored already (two index probes): then
+// the batch is most likely a re-delivery, and trying the fast path first would only cost time.
+bool EndsStored(pqxx::work& tx, const std::string& partition, int64_t crawl_id,
+                const std::vector<ProbeResult>& results) {
+  const ProbeResult& a = results.front();
+  const ProbeResult& b = results.back();
+  // Not addresses: no row can match, and rendering the batch reports them.
+  if (!IsIpAddress(a.ip) || !IsIpAddress(b.ip)) return false;
+  return tx
+      .exec_params("SELECT EXISTS (SELECT 1 FROM " + partition +
+                       " WHERE crawl_id = $1 AND (ip, port, mx_name) IN "
+                       "(($2::inet, $3::integer, $4::text), ($5::inet, $6::integer, $7::text)))",
+                   crawl_id, a.ip, static_cast<int>(a.port), a.name, b.ip, static_cast<int>(b.port),
+                   b.name)[0][0]
+      .as<bool>();
 }
 
 // Locks the shard row and tells whether `lease` is still the shard's current lease.
@@ -251,33 +338,74 @@ absl::StatusOr<IngestResult> CrawlStore::IngestProbes(const LeaseRef& lease,
   return Run<IngestResult>(
       "ingest probes", [&](pqxx::connection& c) -> absl::StatusOr<IngestResult> {
         pqxx::work tx(c);
-        // Temporary tables live as long as the connection: created once, emptied at commits.
-        const bool created = !staging_ready_;
-        if (created) CreateStaging(tx);
+        // The temporary staging tables are created on first need: the fast path uses none, and a
+        // transaction that touches no temporary table skips emptying them at commit.
+        bool created = false;
+        auto ensure_staging = [&] {
+          if (!staging_ready_ && !created) {
+            CreateStaging(tx);
+            created = true;
+          }
+        };
         IngestResult out;
         out.lease_current = LeaseIsCurrent(tx, lease);
         const BatchCerts certs = CollectCertificates(results);
-        const auto sent = CopyCertificates(tx, certs, known_certs_);
+        const auto sent = CopyCertificates(tx, certs, known_certs_, ensure_staging);
         if (!results.empty()) {
-          CopyWriter s(tx, "probe_staging", kProbeColumns);
-          CopyRow row;
+          // The rows are rendered once: the fallback sends the same bytes again.
+          BinaryCopyRows rows(results.size() * 640);
           std::vector<std::string_view> chain;
-          for (const auto& r : results) {
-            row.Clear();
-            AddProbeRow(row, lease.crawl_id, r, worker, certs, chain);
-            if (row.fields() != static_cast<int>(kProbeColumns.size())) {
-              throw std::logic_error("probe row has " + std::to_string(row.fields()) +
-                                     " fields for " + std::to_string(kProbeColumns.size()) +
-                                     " columns");
+          auto render = [&](const ProbeResult& r) {
+            return AddProbeRow(rows, lease.crawl_id, r, worker, certs, chain);
+          };
+          // Fast path, the common case (no target of the batch stored yet): COPY straight into
+          // the crawl's partition, under a savepoint. The primary key turns any row already
+          // stored (a re-delivery after a reconnect, a late result of a stalled worker, a target
+          // twice in the batch) into a unique violation, which undoes the savepoint alone; the
+          // batch then takes the merge path, which skips what is stored. A batch whose first
+          // or last target is stored (a whole batch sent again) goes to the merge at once.
+          const std::string partition = "probe_c" + std::to_string(lease.crawl_id);
+          bool copied = false;
+          if (fast_path_ && !EndsStored(tx, partition, lease.crawl_id, results)) {
+            pqxx::subtransaction sp(tx, "ingest_fast");
+            try {
+              BinaryCopyIn copy(sp, partition, kProbeColumns);
+              // Sent in pieces while the rest is rendered: the server works meanwhile.
+              size_t flushed = 0;
+              for (const auto& r : results) {
+                if (auto st = render(r); !st.ok()) return st;
+                if (rows.size() - flushed >= kCopyPieceBytes) {
+                  copy.Send(rows.data().substr(flushed));
+                  flushed = rows.size();
+                }
+              }
+              rows.Finish();
+              copy.Send(rows.data().substr(flushed));
+              copy.End();
+              sp.commit();
+              copied = true;
+            } catch (const pqxx::unique_violation&) {
+              sp.abort();
             }
-            row.WriteTo(s);
+          } else {
+            for (const auto& r : results) {
+              if (auto st = render(r); !st.ok()) return st;
+            }
+            rows.Finish();
           }
-          s.Complete();
-          // Set form, keyed by (crawl, ip, port, mx name): a re-delivered row inserts nothing.
-          const std::string cols = Joined(kProbeColumns);
-          auto merged = tx.exec("INSERT INTO probe (" + cols + ") SELECT " + cols +
-                                " FROM probe_staging ON CONFLICT DO NOTHING");
-          out.rows_inserted = merged.affected_rows();
+          const std::string& data = rows.Finish();
+          if (copied) {
+            out.rows_inserted = static_cast<int64_t>(results.size());
+          } else {
+            out.merged = true;
+            ensure_staging();
+            CopyBinary(tx, "probe_staging", kProbeColumns, data);
+            // Set form, keyed by (crawl, ip, port, mx name): a re-delivered row inserts nothing.
+            const std::string cols = Joined(kProbeColumns);
+            auto merged = tx.exec("INSERT INTO probe (" + cols + ") SELECT " + cols +
+                                  " FROM probe_staging ON CONFLICT DO NOTHING");
+            out.rows_inserted = merged.affected_rows();
+          }
         }
         if (out.lease_current) {
           out.shard_done = RecordProgress(

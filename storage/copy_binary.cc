@@ -1,0 +1,221 @@
+#include "storage/copy_binary.h"
+
+#include <arpa/inet.h>
+#include <libpq-fe.h>
+
+#include <cstring>
+#include <memory>
+
+namespace mxcensus::storage {
+namespace {
+
+// Type OIDs of array elements (fixed in pg_type.dat since PostgreSQL 7).
+constexpr uint32_t kTextOid = 25;
+constexpr uint32_t kByteaOid = 17;
+// PostgreSQL's epoch for timestamps: 2000-01-01 00:00:00 UTC, in Unix milliseconds.
+constexpr int64_t kPgEpochUnixMs = 946684800000;
+
+template <typename T>
+void AppendBigEndian(std::string& out, T v) {
+  using U = std::make_unsigned_t<T>;
+  U u;
+  std::memcpy(&u, &v, sizeof u);
+  char b[sizeof u];
+  for (size_t i = 0; i < sizeof u; ++i) b[i] = static_cast<char>(u >> (8 * (sizeof u - 1 - i)));
+  out.append(b, sizeof u);
+}
+
+// libpqxx 6.4 keeps the libpq handle private (7.x has connection::raw_connection()), and its
+// COPY writer appends a newline to every piece of data, which a binary COPY cannot take. The
+// handle is reached through an explicit template instantiation, where access checks do not
+// apply ([temp.spec.general]); libpqxx is only asked to start the COPY, as its own writer does.
+using RawConnField = pqxx::internal::pq::PGconn* pqxx::connection_base::*;
+RawConnField RawConnFieldOf();
+template <RawConnField F>
+struct RawConnAccess {
+  friend RawConnField RawConnFieldOf() { return F; }
+};
+template struct RawConnAccess<&pqxx::connection_base::m_conn>;
+
+struct ResultFree {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using Result = std::unique_ptr<PGresult, ResultFree>;
+
+[[noreturn]] void ThrowFromConnection(PGconn* pg, const std::string& what) {
+  const std::string msg = what + ": " + PQerrorMessage(pg);
+  if (PQstatus(pg) != CONNECTION_OK) throw pqxx::broken_connection(msg);
+  throw pqxx::failure(msg);
+}
+
+}  // namespace
+
+BinaryCopyRows::BinaryCopyRows(size_t expected_bytes) {
+  buf_.reserve(expected_bytes + 32);
+  static constexpr char kSignature[] = "PGCOPY\n\377\r\n";  // 11 bytes with its NUL
+  buf_.append(kSignature, sizeof kSignature);
+  AppendBigEndian<int32_t>(buf_, 0);  // flags: no OIDs
+  AppendBigEndian<int32_t>(buf_, 0);  // header extension length
+}
+
+void BinaryCopyRows::BeginRow(int16_t fields) {
+  AppendBigEndian(buf_, fields);
+  ++rows_;
+  fields_ = 0;
+}
+
+void BinaryCopyRows::Length(int32_t n) {
+  AppendBigEndian(buf_, n);
+  ++fields_;
+}
+
+void BinaryCopyRows::Null() { Length(-1); }
+
+void BinaryCopyRows::Bool(bool v) {
+  Length(1);
+  buf_ += v ? '\1' : '\0';
+}
+
+void BinaryCopyRows::Int2(int16_t v) {
+  Length(2);
+  AppendBigEndian(buf_, v);
+}
+
+void BinaryCopyRows::Int4(int32_t v) {
+  Length(4);
+  AppendBigEndian(buf_, v);
+}
+
+void BinaryCopyRows::Int8(int64_t v) {
+  Length(8);
+  AppendBigEndian(buf_, v);
+}
+
+void BinaryCopyRows::Float4(float v) {
+  Length(4);
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  AppendBigEndian(buf_, u);
+}
+
+void BinaryCopyRows::Bytes(std::string_view v) {
+  Length(static_cast<int32_t>(v.size()));
+  buf_.append(v);
+}
+
+bool BinaryCopyRows::Inet(const std::string& ip) {
+  // inet_send: family (PGSQL_AF_INET 2, PGSQL_AF_INET6 3), prefix bits, is_cidr, length, address.
+  unsigned char addr[16];
+  char head[4];
+  if (inet_pton(AF_INET, ip.c_str(), addr) == 1) {
+    head[0] = 2, head[1] = 32, head[2] = 0, head[3] = 4;
+  } else if (inet_pton(AF_INET6, ip.c_str(), addr) == 1) {
+    head[0] = 3, head[1] = static_cast<char>(128), head[2] = 0, head[3] = 16;
+  } else {
+    return false;
+  }
+  Length(4 + head[3]);
+  buf_.append(head, 4);
+  buf_.append(reinterpret_cast<const char*>(addr), static_cast<size_t>(head[3]));
+  return true;
+}
+
+void BinaryCopyRows::TimestampMs(int64_t unix_ms) {
+  Int8((unix_ms - kPgEpochUnixMs) * 1000);  // microseconds since PostgreSQL's epoch
+}
+
+void BinaryCopyRows::Array(uint32_t element_oid, size_t n) {
+  // array_send: dimensions, has-nulls flag, element type, then per dimension size and lower
+  // bound; an empty array has no dimension.
+  AppendBigEndian<int32_t>(buf_, n ? 1 : 0);
+  AppendBigEndian<int32_t>(buf_, 0);
+  AppendBigEndian(buf_, element_oid);
+  if (n) {
+    AppendBigEndian(buf_, static_cast<int32_t>(n));
+    AppendBigEndian<int32_t>(buf_, 1);
+  }
+}
+
+void BinaryCopyRows::TextArray(const std::vector<std::string>& items) {
+  size_t len = 12 + (items.empty() ? 0 : 8);
+  for (const auto& s : items) len += 4 + s.size();
+  Length(static_cast<int32_t>(len));
+  Array(kTextOid, items.size());
+  for (const auto& s : items) {
+    AppendBigEndian(buf_, static_cast<int32_t>(s.size()));
+    buf_.append(s);
+  }
+}
+
+void BinaryCopyRows::ByteaArray(const std::vector<std::string_view>& items) {
+  size_t len = 12 + (items.empty() ? 0 : 8);
+  for (const auto& s : items) len += 4 + s.size();
+  Length(static_cast<int32_t>(len));
+  Array(kByteaOid, items.size());
+  for (const auto& s : items) {
+    AppendBigEndian(buf_, static_cast<int32_t>(s.size()));
+    buf_.append(s);
+  }
+}
+
+const std::string& BinaryCopyRows::Finish() {
+  if (!finished_) AppendBigEndian<int16_t>(buf_, -1);
+  finished_ = true;
+  return buf_;
+}
+
+BinaryCopyIn::BinaryCopyIn(pqxx::transaction_base& tx, const std::string& table,
+                           const std::vector<std::string>& columns) {
+  sql_ = "COPY " + table + " (";
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (i) sql_ += ", ";
+    sql_ += columns[i];
+  }
+  sql_ += ") FROM STDIN (FORMAT binary)";
+  tx.exec(sql_);  // leaves the connection in COPY IN state (libpqxx takes that as success)
+  pg_ = tx.conn().*RawConnFieldOf();
+}
+
+BinaryCopyIn::~BinaryCopyIn() {
+  if (ended_) return;
+  // Abandoned (an exception, a bad row): fail the COPY and read the protocol back to idle, so
+  // that the transaction can be rolled back on this connection.
+  if (PQputCopyEnd(pg_, "abandoned by the client") == 1) {
+    while (Result r{PQgetResult(pg_)}) {
+    }
+  }
+}
+
+void BinaryCopyIn::Send(std::string_view data) {
+  // Blocking connection: returns once libpq has taken (or sent) everything. A server error in
+  // the middle does not show here (libpq reads it at the end): the rest is discarded by the
+  // server, and End() reports the error.
+  if (!data.empty() && PQputCopyData(pg_, data.data(), static_cast<int>(data.size())) != 1) {
+    ThrowFromConnection(pg_, sql_ + ": sending data");
+  }
+}
+
+void BinaryCopyIn::End() {
+  ended_ = true;
+  if (PQputCopyEnd(pg_, nullptr) != 1) ThrowFromConnection(pg_, sql_ + ": ending");
+  Result r(PQgetResult(pg_));
+  if (!r) ThrowFromConnection(pg_, sql_ + ": no result");
+  // Read the protocol to its end (the next command needs an idle connection).
+  while (Result more{PQgetResult(pg_)}) {
+  }
+  if (PQresultStatus(r.get()) == PGRES_COMMAND_OK) return;
+  const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+  const std::string msg = PQresultErrorMessage(r.get());
+  if (state == nullptr) ThrowFromConnection(pg_, sql_);
+  if (std::strcmp(state, "23505") == 0) throw pqxx::unique_violation(msg, sql_, state);
+  throw pqxx::sql_error(msg, sql_, state);
+}
+
+void CopyBinary(pqxx::transaction_base& tx, const std::string& table,
+                const std::vector<std::string>& columns, const std::string& data) {
+  BinaryCopyIn copy(tx, table, columns);
+  copy.Send(data);
+  copy.End();
+}
+
+}  // namespace mxcensus::storage

@@ -1,0 +1,358 @@
+// Probe ingestion's two paths against a real server: the fast path (binary COPY straight into
+// the crawl's partition under a savepoint) and its fallback (staging and merge) when a row is
+// stored already. Every column must come out as the result went in, whichever path stored it,
+// nothing may be stored twice, and certificates are deduplicated across batches and paths.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "storage/crawl_store.h"
+#include "storage/migrations.h"
+#include "tests/harness/test_db.h"
+
+namespace mxcensus::storage {
+namespace {
+
+using namespace std::chrono_literals;
+
+class IngestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto c = db_.Connect();
+    ASSERT_TRUE(Migrate(*c).ok());
+  }
+  int64_t Count(const std::string& sql) {
+    auto c = db_.Connect();
+    pqxx::work tx(*c);
+    return tx.exec(sql)[0][0].as<int64_t>();
+  }
+  std::string Text(const std::string& sql) {
+    auto c = db_.Connect();
+    pqxx::work tx(*c);
+    auto r = tx.exec(sql);
+    if (r.empty()) return "<no row>";
+    return r[0][0].is_null() ? "<null>" : r[0][0].as<std::string>();
+  }
+  // A crawl to store into, and a lease that is not current (results are stored, no shard moves).
+  LeaseRef NewCrawl(CrawlStore& store, const std::string& name) {
+    CrawlSpec spec;
+    spec.name = name;
+    auto id = store.CreateCrawl(spec, {});
+    EXPECT_TRUE(id.ok()) << id.status();
+    return LeaseRef{id.ok() ? *id : 0, ShardKind::kProbe, 0, 0};
+  }
+  static ProbeResult Plain(int i) {
+    ProbeResult r;
+    r.ip = "192.0.2." + std::to_string(i);
+    r.port = 25;
+    r.name = "mx" + std::to_string(i) + ".example.test";
+    r.outcome = ProbeOutcome::kNoStartTls;
+    r.stage = ProbeStage::kQuit;
+    r.banner = "220 hi";
+    r.ehlo = {"mx.example.test", "PIPELINING"};
+    r.codes.banner = 220;
+    r.timing_ms.total = 3;
+    r.started_at_ms = 1795867200000 + i;
+    return r;
+  }
+  static ProbeResult WithChain(int i, std::vector<std::string> chain) {
+    ProbeResult r = Plain(i);
+    r.outcome = ProbeOutcome::kStartTlsOk;
+    TlsFacts t;
+    t.version = "TLSv1.3";
+    t.chain_der = std::move(chain);
+    CertSummary leaf;
+    leaf.subject = "CN=" + r.name;
+    leaf.sans = {r.name};
+    t.leaf = leaf;
+    t.handshake_complete = true;
+    r.tls = t;
+    return r;
+  }
+  testing::TestDatabase db_;
+};
+
+// Everything a probe row can hold, with the characters text COPY had to escape.
+ProbeResult Full() {
+  ProbeResult r;
+  r.ip = "2001:db8::25";
+  r.port = 2525;
+  r.name = "mx.full.test";
+  r.tag = "tag\twith\\tab";
+  r.target_id = 77;
+  r.outcome = ProbeOutcome::kTlsFailed;
+  r.stage = ProbeStage::kTls;
+  r.error = "line1\nline2 \"quoted\" ü";
+  r.banner = "220 mx.full.test ESMTP \\o/";
+  r.ehlo = {"mx.full.test", "SIZE 1000", "STARTTLS", "quote\"and,comma{}"};
+  r.ehlo_tls = {};
+  r.helo_fallback = true;
+  r.pipelined_after_starttls = true;
+  r.codes.banner = 220;
+  r.codes.ehlo = 250;
+  r.codes.helo = 501;
+  r.codes.starttls = 220;
+  r.codes.quit = 221;  // ehlo_tls stays NULL
+  TlsFacts t;
+  t.version = "TLSv1.2";
+  t.cipher = "ECDHE-RSA-AES128-GCM-SHA256";
+  t.group = "";  // NULL
+  t.dh_bits = 2048;
+  t.chain_der = {std::string("leaf\0der", 8), "intermediate-der"};
+  t.chain_valid = false;
+  t.verify_error = "self-signed certificate";
+  t.name_match = true;
+  t.alert = "handshake failure";
+  t.handshake_complete = false;
+  r.tls = t;
+  r.timing_ms.connect = 1.25;
+  r.timing_ms.banner = 0.5;
+  r.timing_ms.tls = 12.75;  // the others NULL
+  r.timing_ms.total = 99.5;
+  r.started_at_ms = 1795867200123;
+  return r;
+}
+
+TEST_F(IngestTest, EveryColumnComesOutAsItWentInOnBothPaths) {
+  CrawlStore store(db_.dsn());
+  const LeaseRef fast = NewCrawl(store, "fast");
+  const LeaseRef slow = NewCrawl(store, "slow");
+  ProbeResult bare = Plain(1);  // no TLS, few codes
+  bare.ehlo.clear();
+  auto a = store.IngestProbes(fast, {Full(), bare}, false, "w\t1");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_FALSE(a->merged);
+  EXPECT_EQ(a->rows_inserted, 2);
+  store.set_ingest_fast_path(false);
+  auto b = store.IngestProbes(slow, {Full(), bare}, false, "w\t1");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_TRUE(b->merged);
+  EXPECT_EQ(b->rows_inserted, 2);
+
+  const std::string full = "FROM probe WHERE crawl_id = " + std::to_string(fast.crawl_id) +
+                           " AND mx_name = 'mx.full.test'";
+  EXPECT_EQ(Text("SELECT ip::text " + full), "2001:db8::25/128");
+  EXPECT_EQ(Text("SELECT host(ip) || ' ' || port || ' ' || tag || ' ' || target_id " + full),
+            "2001:db8::25 2525 tag\twith\\tab 77");
+  EXPECT_EQ(Text("SELECT outcome || ' ' || stage " + full), "tls_failed tls");
+  EXPECT_EQ(Text("SELECT error " + full), "line1\nline2 \"quoted\" ü");
+  EXPECT_EQ(Text("SELECT banner " + full), "220 mx.full.test ESMTP \\o/");
+  EXPECT_EQ(Text("SELECT array_length(ehlo, 1) || ' ' || ehlo[4] " + full), "4 quote\"and,comma{}");
+  EXPECT_EQ(Text("SELECT ehlo_tls::text " + full), "{}");
+  EXPECT_EQ(Text("SELECT concat_ws(',', helo_fallback, pipelined_after_starttls, code_banner, "
+                 "code_ehlo, code_helo, code_starttls, coalesce(code_ehlo_tls, -1), code_quit) " +
+                 full),
+            "t,t,220,250,501,220,-1,221");
+  EXPECT_EQ(Text("SELECT concat_ws(',', tls_version, tls_cipher, coalesce(tls_group, 'null'), "
+                 "dh_bits, chain_valid, verify_error, name_match, tls_alert, "
+                 "tls_handshake_complete) " +
+                 full),
+            "TLSv1.2,ECDHE-RSA-AES128-GCM-SHA256,null,2048,f,self-signed certificate,t,"
+            "handshake failure,f");
+  EXPECT_EQ(Text("SELECT concat_ws(',', ms_connect, ms_banner, coalesce(ms_ehlo, -1), "
+                 "coalesce(ms_starttls, -1), ms_tls, coalesce(ms_ehlo_tls, -1), "
+                 "coalesce(ms_quit, -1), ms_total) " +
+                 full),
+            "1.25,0.5,-1,-1,12.75,-1,-1,99.5");
+  EXPECT_EQ(
+      Text("SELECT to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') " + full),
+      "2026-11-28 12:00:00.123");
+  EXPECT_EQ(Text("SELECT worker " + full), "w\t1");
+  EXPECT_EQ(Text("SELECT (chain_sha256[1] = sha256('leaf\\000der'::bytea) AND "
+                 "chain_sha256[2] = sha256('intermediate-der') AND leaf_sha256 = "
+                 "chain_sha256[1] AND array_length(chain_sha256, 1) = 2)::text " +
+                 full),
+            "true");
+  const std::string bare_row = "FROM probe WHERE crawl_id = " + std::to_string(fast.crawl_id) +
+                               " AND mx_name = 'mx1.example.test'";
+  EXPECT_EQ(Text("SELECT concat_ws(',', host(ip), coalesce(target_id, -1), error IS NULL, "
+                 "ehlo::text, tls_version IS NULL, chain_sha256 IS NULL, leaf_sha256 IS NULL, "
+                 "tls_handshake_complete IS NULL, code_banner, code_ehlo IS NULL) " +
+                 bare_row),
+            "192.0.2.1,-1,t,{},t,t,t,t,220,t");
+  // The merge path stored exactly the same values (stored_at and crawl_id aside).
+  const std::string cols =
+      "ip, port, mx_name, tag, target_id, outcome, stage, error, banner, ehlo, ehlo_tls, "
+      "helo_fallback, pipelined_after_starttls, code_banner, code_ehlo, code_helo, "
+      "code_starttls, code_ehlo_tls, code_quit, tls_version, tls_cipher, tls_group, dh_bits, "
+      "chain_sha256, leaf_sha256, chain_valid, verify_error, name_match, tls_alert, "
+      "ms_connect, ms_banner, ms_ehlo, ms_starttls, ms_tls, ms_ehlo_tls, ms_quit, ms_total, "
+      "started_at, worker, tls_handshake_complete";
+  for (const auto& [x, y] : {std::pair{fast, slow}, std::pair{slow, fast}}) {
+    EXPECT_EQ(Count("SELECT count(*) FROM (SELECT " + cols + " FROM probe WHERE crawl_id = " +
+                    std::to_string(x.crawl_id) + " EXCEPT SELECT " + cols +
+                    " FROM probe WHERE crawl_id = " + std::to_string(y.crawl_id) + ") d"),
+              0);
+  }
+}
+
+TEST_F(IngestTest, DuplicateBatchGoesThroughTheFallbackAndStoresNothingTwice) {
+  CrawlStore store(db_.dsn());
+  const LeaseRef lease = NewCrawl(store, "dup");
+  std::vector<ProbeResult> batch;
+  for (int i = 1; i <= 50; ++i) batch.push_back(Plain(i));
+  auto first = store.IngestProbes(lease, batch, false, "w");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->merged);
+  EXPECT_EQ(first->rows_inserted, 50);
+  // The same batch again (a re-delivery after a reconnect), through a second store as a
+  // restarted coordinator would.
+  CrawlStore other(db_.dsn());
+  for (CrawlStore* s : {&store, &other}) {
+    auto again = s->IngestProbes(lease, batch, false, "w");
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_TRUE(again->merged);
+    EXPECT_EQ(again->rows_inserted, 0);
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM probe"), 50);
+  EXPECT_EQ(Count("SELECT count(DISTINCT (ip, port, mx_name)) FROM probe"), 50);
+}
+
+TEST_F(IngestTest, BatchMixingNewAndStoredTargetsStoresOnlyTheNewOnes) {
+  CrawlStore store(db_.dsn());
+  const LeaseRef lease = NewCrawl(store, "mixed");
+  ASSERT_TRUE(store.IngestProbes(lease, {Plain(5), Plain(6)}, false, "w").ok());
+  // New targets first and last, stored ones in the middle: the fast path is tried, fails on the
+  // primary key after having sent new rows, and its savepoint must take those back.
+  ProbeResult changed = Plain(6);
+  changed.banner = "220 a later, different answer";
+  std::vector<ProbeResult> batch = {Plain(1), Plain(2), Plain(5), changed, Plain(9)};
+  auto r = store.IngestProbes(lease, batch, false, "w2");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->merged);
+  EXPECT_EQ(r->rows_inserted, 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe"), 5);
+  EXPECT_EQ(Count("SELECT count(DISTINCT (ip, port, mx_name)) FROM probe"), 5);
+  // The first result stays; the new rows carry their batch's worker.
+  EXPECT_EQ(Text("SELECT banner FROM probe WHERE mx_name = 'mx6.example.test'"), "220 hi");
+  EXPECT_EQ(Count("SELECT count(*) FROM probe WHERE worker = 'w2'"), 3);
+  // A target twice in one new batch is stored once.
+  auto twice = store.IngestProbes(lease, {Plain(20), Plain(21), Plain(20), Plain(22)}, false, "w");
+  ASSERT_TRUE(twice.ok()) << twice.status();
+  EXPECT_TRUE(twice->merged);
+  EXPECT_EQ(twice->rows_inserted, 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe"), 8);
+  // And the fast path works again for the next new batch.
+  auto next = store.IngestProbes(lease, {Plain(30), Plain(31)}, false, "w");
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_FALSE(next->merged);
+  EXPECT_EQ(next->rows_inserted, 2);
+}
+
+TEST_F(IngestTest, CertificatesAreDeduplicatedAcrossBatchesAndPaths) {
+  CrawlStore store(db_.dsn());
+  const LeaseRef lease = NewCrawl(store, "certs");
+  // Fast path: two rows share the intermediate.
+  auto a = store.IngestProbes(
+      lease, {WithChain(1, {"leaf-a", "inter"}), WithChain(2, {"leaf-b", "inter"})}, false, "w");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_FALSE(a->merged);
+  // Fallback path (one target stored), with a known and a new leaf.
+  auto b = store.IngestProbes(lease,
+                              {WithChain(3, {"leaf-c", "inter"}), WithChain(1, {"leaf-a", "inter"}),
+                               WithChain(4, {"leaf-a", "inter"})},
+                              false, "w");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_TRUE(b->merged);
+  EXPECT_EQ(b->rows_inserted, 2);
+  // A store that has not seen them (its own connection, an empty cache), on the fast path.
+  CrawlStore other(db_.dsn());
+  auto c = other.IngestProbes(lease, {WithChain(5, {"leaf-b", "inter"}), WithChain(6, {"leaf-d"})},
+                              false, "w");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->merged);
+  EXPECT_EQ(Count("SELECT count(*) FROM certificate"), 5);  // 4 leaves + 1 intermediate
+  EXPECT_EQ(Count("SELECT count(*) FROM certificate WHERE sha256 = sha256(der)"), 5);
+  EXPECT_EQ(Count("SELECT count(*) FROM certificate WHERE subject IS NULL"), 1);  // inter
+  EXPECT_EQ(Count("SELECT count(*) FROM probe"), 6);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe p, unnest(p.chain_sha256) AS c(h) "
+                  "WHERE NOT EXISTS (SELECT 1 FROM certificate WHERE sha256 = c.h)"),
+            0);
+}
+
+TEST_F(IngestTest, BadAddressIsNamedStoresNothingAndLeavesTheConnectionUsable) {
+  CrawlStore store(db_.dsn());
+  const LeaseRef lease = NewCrawl(store, "bad");
+  ProbeResult bad = Plain(2);
+  bad.ip = "not-an-ip";
+  // In the middle: the fast-path COPY is under way when the bad row comes.
+  auto r = store.IngestProbes(lease, {Plain(1), bad, Plain(3)}, false, "w");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("'not-an-ip'"), std::string::npos) << r.status();
+  EXPECT_NE(r.status().message().find("mx2.example.test"), std::string::npos) << r.status();
+  EXPECT_EQ(Count("SELECT count(*) FROM probe"), 0);
+  auto ok = store.IngestProbes(lease, {Plain(1), Plain(3)}, false, "w");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->rows_inserted, 2);
+}
+
+TEST_F(IngestTest, LateBatchOfAReleasedShardMovesNothingAndTheCurrentLeaseCompletesIt) {
+  CrawlStore store(db_.dsn());
+  CrawlSpec spec;
+  spec.name = "fenced";
+  spec.probe_shard_size = 10;
+  auto id = store.CreateCrawl(spec, {{"a.test", 0}});
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto resolve = store.LeaseShard("w", 60s);
+  ASSERT_TRUE(resolve.ok() && *resolve);
+  DomainResult d;
+  d.domain = "a.test";
+  d.status = DnsStatus::kOk;
+  MxHost h;
+  h.name = "mx.a.test";
+  h.preference = 10;
+  h.ipv4 = {"127.0.0.1", "127.0.0.2", "127.0.0.3"};
+  d.mx.push_back(h);
+  d.resolved_at_ms = 1795867200000;
+  ASSERT_TRUE(store.IngestDomains((*resolve)->ref, {d}, true).ok());
+  ASSERT_TRUE(store.AdvanceCrawls().ok());
+  auto slow = store.LeaseShard("slow", 60s);
+  ASSERT_TRUE(slow.ok() && *slow);
+  ASSERT_EQ((*slow)->targets.size(), 3u);
+  {
+    auto c = db_.Connect();
+    pqxx::work tx(*c);
+    tx.exec("UPDATE shard SET lease_until = now() - interval '1 second'");
+    tx.commit();
+  }
+  auto fast = store.LeaseShard("fast", 60s);
+  ASSERT_TRUE(fast.ok() && *fast);
+  auto probed = [](const TargetRow& t) {
+    ProbeResult r;
+    r.ip = t.ip;
+    r.port = t.port;
+    r.name = t.mx_name;
+    r.target_id = static_cast<uint64_t>(t.target_id);
+    r.outcome = ProbeOutcome::kNoStartTls;
+    r.started_at_ms = 1795867200000;
+    return r;
+  };
+  // The stalled worker wakes up with two results and claims completion: stored (fast path),
+  // the shard stays leased to the new owner.
+  const auto& targets = (*slow)->targets;
+  auto late =
+      store.IngestProbes((*slow)->ref, {probed(targets[0]), probed(targets[1])}, true, "slow");
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_FALSE(late->lease_current);
+  EXPECT_FALSE(late->shard_done);
+  EXPECT_FALSE(late->merged);
+  EXPECT_EQ(Count("SELECT count(*) FROM shard WHERE kind = 'probe' AND state = 'leased' "
+                  "AND lease_owner = 'fast' AND items_done = 0"),
+            1);
+  // The current lease delivers all three: only the missing one is new, and the shard is done.
+  std::vector<ProbeResult> all;
+  for (const auto& t : (*fast)->targets) all.push_back(probed(t));
+  auto cur = store.IngestProbes((*fast)->ref, all, true, "fast");
+  ASSERT_TRUE(cur.ok()) << cur.status();
+  EXPECT_TRUE(cur->lease_current);
+  EXPECT_TRUE(cur->merged);
+  EXPECT_EQ(cur->rows_inserted, 1);
+  EXPECT_TRUE(cur->shard_done);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe"), 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe WHERE worker = 'slow'"), 2);
+}
+
+}  // namespace
+}  // namespace mxcensus::storage
