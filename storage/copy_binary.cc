@@ -50,7 +50,8 @@ using Result = std::unique_ptr<PGresult, ResultFree>;
 
 }  // namespace
 
-BinaryCopyRows::BinaryCopyRows(size_t expected_bytes) {
+BinaryCopyRows::BinaryCopyRows(std::string& buffer, size_t expected_bytes) : buf_(buffer) {
+  buf_.clear();
   buf_.reserve(expected_bytes + 32);
   static constexpr char kSignature[] = "PGCOPY\n\377\r\n";  // 11 bytes with its NUL
   buf_.append(kSignature, sizeof kSignature);

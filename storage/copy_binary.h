@@ -16,9 +16,10 @@ namespace mxcensus::storage {
 // type of its column (int2 for smallint, float4 for real, ...): receive functions take no casts.
 class BinaryCopyRows {
  public:
-  // Starts with the format's header; `expected_bytes` sizes the buffer (growing it by copies
-  // cost as much as filling it).
-  explicit BinaryCopyRows(size_t expected_bytes = 0);
+  // Builds in `buffer` (emptied first; its capacity is kept, so a caller that keeps one buffer
+  // for its batches does not allocate and fault in fresh memory for each), starting with the
+  // format's header. `expected_bytes` reserves room: growing by copies cost as much as filling.
+  BinaryCopyRows(std::string& buffer, size_t expected_bytes);
   void BeginRow(int16_t fields);
   void Null();
   void Bool(bool v);
@@ -52,7 +53,7 @@ class BinaryCopyRows {
  private:
   void Length(int32_t n);
   void Array(uint32_t element_oid, size_t n);
-  std::string buf_;
+  std::string& buf_;
   int rows_ = 0;
   int fields_ = 0;
   bool finished_ = false;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -156,6 +157,16 @@ class CrawlStore {
   // Two small aggregate queries over the shard table, for the metrics ticker.
   absl::StatusOr<OpsSnapshot> Snapshot();
 
+  // Hashes a DER by its length and last bytes (its signature, as random as a hash) instead of
+  // every byte: ingestion looks up two or three certificates of ~1 KiB per row, and hashing
+  // them whole was the coordinator's largest cost per row. Equality still compares all bytes.
+  struct DerHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view der) const;
+  };
+  using DerDigests = std::unordered_map<std::string, std::string, DerHash, std::equal_to<>>;
+  static constexpr size_t kDerDigestsMaxBytes = 8 << 20;
+
  private:
   template <typename T, typename Fn>
   absl::StatusOr<T> Run(const char* what, Fn&& fn);
@@ -166,10 +177,17 @@ class CrawlStore {
   // sends only certificates missing here: chains repeat across many hosts.
   static constexpr size_t kKnownCertsMax = 100000;
   std::unordered_map<std::string, bool> known_certs_;
+  // DER -> SHA-256 of certificates seen lately (at most kDerDigestsMaxBytes of DER), so that
+  // repeated chains are not hashed again in every batch.
+  DerDigests der_digests_;
+  size_t der_digest_bytes_ = 0;
 
   std::string dsn_;
   std::unique_ptr<pqxx::connection> conn_;
   bool fast_path_ = true;
+  // The binary COPY data of probe batches, kept between batches (see BinaryCopyRows).
+  static constexpr size_t kCopyBufferKeepBytes = 16 << 20;
+  std::string copy_buffer_;
   bool staging_ready_ = false;  // the temp staging tables exist on conn_
   std::chrono::milliseconds retry_budget_{60000};
 };

@@ -98,30 +98,44 @@ struct BatchCert {
   std::string sha256;
   const CertSummary* summary = nullptr;  // set when some row presents it as its leaf
 };
-// Hashes a DER by its length and last bytes (its signature, as random as a hash) instead of
-// every byte: a batch looks up two or three certificates of ~1 KiB per row, twice, and
-// hashing them whole was the coordinator's largest cost per row. Equality still compares all.
-struct DerHash {
-  size_t operator()(std::string_view der) const {
-    const size_t tail = std::min<size_t>(der.size(), 16);
-    return std::hash<std::string_view>()(der.substr(der.size() - tail)) ^ der.size();
-  }
+struct BatchCerts {
+  std::unordered_map<std::string_view, BatchCert, CrawlStore::DerHash> distinct;
+  // The digest of every chain element of every row, in order: rendering the rows then needs
+  // no second lookup (each one compares a whole DER, cold in memory by then).
+  std::vector<const std::string*> chain_sha256;
 };
-using BatchCerts = std::unordered_map<std::string_view, BatchCert, DerHash>;
 
-BatchCerts CollectCertificates(const std::vector<ProbeResult>& results) {
-  BatchCerts certs;
+BatchCerts CollectCertificates(const std::vector<ProbeResult>& results,
+                               CrawlStore::DerDigests& digests, size_t& digest_bytes) {
+  BatchCerts out;
+  auto& certs = out.distinct;  // node-based: the digests' addresses stay put as it grows
   certs.reserve(results.size());
   for (const auto& r : results) {
     if (!r.tls) continue;
     for (size_t i = 0; i < r.tls->chain_der.size(); ++i) {
+      const std::string& der = r.tls->chain_der[i];
       const CertSummary* summary = i == 0 && r.tls->leaf ? &*r.tls->leaf : nullptr;
-      auto [it, fresh] = certs.try_emplace(r.tls->chain_der[i]);
-      if (fresh) it->second.sha256 = Sha256(r.tls->chain_der[i]);
+      auto [it, fresh] = certs.try_emplace(der);
+      if (fresh) {
+        // Chains repeat across batches (a provider's leaf, the few common intermediates):
+        // their digests are remembered, bounded by bytes, instead of hashed again.
+        if (auto d = digests.find(std::string_view(der)); d != digests.end()) {
+          it->second.sha256 = d->second;
+        } else {
+          it->second.sha256 = Sha256(der);
+          if (digest_bytes + der.size() > CrawlStore::kDerDigestsMaxBytes) {
+            digests.clear();
+            digest_bytes = 0;
+          }
+          digests.emplace(der, it->second.sha256);
+          digest_bytes += der.size();
+        }
+      }
       if (it->second.summary == nullptr) it->second.summary = summary;
+      out.chain_sha256.push_back(&it->second.sha256);
     }
   }
-  return certs;
+  return out;
 }
 
 void AddCode(BinaryCopyRows& row, const std::optional<int>& code) {
@@ -139,7 +153,7 @@ void AddText(BinaryCopyRows& row, const std::optional<std::string>& v) {
 // One probe row in binary COPY form, fields in kProbeColumns order and each in its column's
 // exact type (0001_initial.sql, 0002). Fails on an address that is not one.
 absl::Status AddProbeRow(BinaryCopyRows& row, int64_t crawl_id, const ProbeResult& r,
-                         const std::string& worker, const BatchCerts& certs,
+                         const std::string& worker, const BatchCerts& certs, size_t& next_sha,
                          std::vector<std::string_view>& chain) {
   row.BeginRow(static_cast<int16_t>(kProbeColumns.size()));
   row.Int8(crawl_id);
@@ -200,7 +214,9 @@ absl::Status AddProbeRow(BinaryCopyRows& row, int64_t crawl_id, const ProbeResul
   }
   if (r.tls && !r.tls->chain_der.empty()) {
     chain.clear();
-    for (const auto& der : r.tls->chain_der) chain.push_back(certs.at(der).sha256);
+    for (size_t i = 0; i < r.tls->chain_der.size(); ++i) {
+      chain.push_back(*certs.chain_sha256.at(next_sha++));
+    }
     row.ByteaArray(chain);
     row.Bytes(chain.front());
   } else {
@@ -236,7 +252,7 @@ std::vector<std::pair<std::string, bool>> CopyCertificates(
   {
     std::optional<CopyWriter> s;
     CopyRow row;
-    for (const auto& [der, c] : certs) {
+    for (const auto& [der, c] : certs.distinct) {
       auto k = known.find(c.sha256);
       if (k != known.end() && (k->second || c.summary == nullptr)) continue;
       if (!s) {
@@ -349,14 +365,17 @@ absl::StatusOr<IngestResult> CrawlStore::IngestProbes(const LeaseRef& lease,
         };
         IngestResult out;
         out.lease_current = LeaseIsCurrent(tx, lease);
-        const BatchCerts certs = CollectCertificates(results);
+        const BatchCerts certs = CollectCertificates(results, der_digests_, der_digest_bytes_);
         const auto sent = CopyCertificates(tx, certs, known_certs_, ensure_staging);
         if (!results.empty()) {
           // The rows are rendered once: the fallback sends the same bytes again.
-          BinaryCopyRows rows(results.size() * 640);
+          // Bounded: a buffer grown by one huge batch is not kept.
+          if (copy_buffer_.capacity() > kCopyBufferKeepBytes) std::string().swap(copy_buffer_);
+          BinaryCopyRows rows(copy_buffer_, results.size() * 640);
           std::vector<std::string_view> chain;
+          size_t next_sha = 0;
           auto render = [&](const ProbeResult& r) {
-            return AddProbeRow(rows, lease.crawl_id, r, worker, certs, chain);
+            return AddProbeRow(rows, lease.crawl_id, r, worker, certs, next_sha, chain);
           };
           // Fast path, the common case (no target of the batch stored yet): COPY straight into
           // the crawl's partition, under a savepoint. The primary key turns any row already
@@ -419,6 +438,11 @@ absl::StatusOr<IngestResult> CrawlStore::IngestProbes(const LeaseRef& lease,
         RememberCertificates(sent);
         return out;
       });
+}
+
+size_t CrawlStore::DerHash::operator()(std::string_view der) const {
+  const size_t tail = std::min<size_t>(der.size(), 16);
+  return std::hash<std::string_view>()(der.substr(der.size() - tail)) ^ der.size();
 }
 
 void CrawlStore::RememberCertificates(const std::vector<std::pair<std::string, bool>>& stored) {
