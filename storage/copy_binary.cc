@@ -125,38 +125,30 @@ void BinaryCopyRows::TimestampMs(int64_t unix_ms) {
   Int8((unix_ms - kPgEpochUnixMs) * 1000);  // microseconds since PostgreSQL's epoch
 }
 
-void BinaryCopyRows::Array(uint32_t element_oid, size_t n) {
+template <typename Items>
+void BinaryCopyRows::Array(uint32_t element_oid, const Items& items) {
   // array_send: dimensions, has-nulls flag, element type, then per dimension size and lower
-  // bound; an empty array has no dimension.
-  AppendBigEndian<int32_t>(buf_, n ? 1 : 0);
+  // bound (an empty array has no dimension), then each element with its length.
+  size_t len = 12 + (items.empty() ? 0 : 8);
+  for (const auto& s : items) len += 4 + s.size();
+  Length(static_cast<int32_t>(len));
+  AppendBigEndian<int32_t>(buf_, items.empty() ? 0 : 1);
   AppendBigEndian<int32_t>(buf_, 0);
   AppendBigEndian(buf_, element_oid);
-  if (n) {
-    AppendBigEndian(buf_, static_cast<int32_t>(n));
+  if (!items.empty()) {
+    AppendBigEndian(buf_, static_cast<int32_t>(items.size()));
     AppendBigEndian<int32_t>(buf_, 1);
   }
-}
-
-void BinaryCopyRows::TextArray(const std::vector<std::string>& items) {
-  size_t len = 12 + (items.empty() ? 0 : 8);
-  for (const auto& s : items) len += 4 + s.size();
-  Length(static_cast<int32_t>(len));
-  Array(kTextOid, items.size());
   for (const auto& s : items) {
     AppendBigEndian(buf_, static_cast<int32_t>(s.size()));
     buf_.append(s);
   }
 }
+
+void BinaryCopyRows::TextArray(const std::vector<std::string>& items) { Array(kTextOid, items); }
 
 void BinaryCopyRows::ByteaArray(const std::vector<std::string_view>& items) {
-  size_t len = 12 + (items.empty() ? 0 : 8);
-  for (const auto& s : items) len += 4 + s.size();
-  Length(static_cast<int32_t>(len));
-  Array(kByteaOid, items.size());
-  for (const auto& s : items) {
-    AppendBigEndian(buf_, static_cast<int32_t>(s.size()));
-    buf_.append(s);
-  }
+  Array(kByteaOid, items);
 }
 
 const std::string& BinaryCopyRows::Finish() {

@@ -52,7 +52,8 @@ class BinaryCopyRows {
 
  private:
   void Length(int32_t n);
-  void Array(uint32_t element_oid, size_t n);
+  template <typename Items>
+  void Array(uint32_t element_oid, const Items& items);
   std::string& buf_;
   int rows_ = 0;
   int fields_ = 0;
