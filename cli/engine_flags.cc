@@ -15,7 +15,7 @@ void ProbeEngineFlags::Add(CLI::App* cmd) {
       ->capture_default_str();
   cmd->add_option("--slow-concurrency", slow_concurrency,
                   "Probes still waiting for connect or greeting after --slow-after that leave "
-                  "the --concurrency budget (all threads; 0 = off; default: as --concurrency, "
+                  "the --concurrency budget (all threads; 0 = off; default: 2 x --concurrency, "
                   "within the 19500 sockets)");
   cmd->add_option("--slow-after", slow_after,
                   "How long a probe may wait for its connect and greeting before it moves to "
@@ -76,7 +76,7 @@ absl::StatusOr<probe::ProbeEngineOptions> ProbeEngineFlags::Build() const {
   if (slow_concurrency < -1) return absl::InvalidArgumentError("--slow-concurrency must be >= 0");
   // Sockets: --concurrency and the slow budget share the process's ~19,900 descriptors.
   constexpr size_t kMaxSockets = 19500;
-  size_t slow = slow_concurrency < 0 ? std::min(concurrency, kMaxSockets - concurrency)
+  size_t slow = slow_concurrency < 0 ? std::min(2 * concurrency, kMaxSockets - concurrency)
                                      : static_cast<size_t>(slow_concurrency);
   if (slow_concurrency >= 0 && concurrency + slow > kMaxSockets) {
     return absl::InvalidArgumentError(

@@ -16,7 +16,7 @@ namespace mxcensus::cli {
 struct ProbeEngineFlags {
   int threads = 1;
   size_t concurrency = 1000;
-  long slow_concurrency = -1;  // -1: as --concurrency, within the socket limit
+  long slow_concurrency = -1;  // -1: 2 x --concurrency, within the socket limit
   std::string slow_after = "1s";
   double rate = 200;
   int per_address = 1;

@@ -103,9 +103,7 @@ ProbeEngine::Impl::Impl(uv_loop_t* loop, ProbeEngineOptions opts)
       gate_(opts_.caps),
       limiter_(opts_.rate, opts_.burst > 0 ? opts_.burst : std::max(1.0, opts_.rate / 20)),
       budget_({.concurrency = opts_.concurrency,
-               .slow_concurrency = opts_.slow_concurrency == ProbeEngineOptions::kSameAsConcurrency
-                                       ? opts_.concurrency
-                                       : opts_.slow_concurrency,
+               .slow_concurrency = ResolvedSlowConcurrency(opts_),
                .slow_after_us = uint64_t{opts_.slow_after_ms} * 1000}) {
   machine_opts_.timeouts = opts_.timeouts;
   machine_opts_.ehlo_name = opts_.ehlo_name;

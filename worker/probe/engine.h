@@ -34,9 +34,11 @@ struct ProbeEngineOptions {
   // A probe still waiting for its connect or greeting after `slow_after_ms` leaves the main
   // budget for the slow one (at most `slow_concurrency` probes), so that tarpits and blackholes
   // do not starve healthy hosts; it keeps its fd, its politeness slots and its timeouts.
-  // Either 0: off. kSameAsConcurrency: as many as `concurrency`. (politeness/slot_budget.h)
-  static constexpr size_t kSameAsConcurrency = static_cast<size_t>(-1);
-  size_t slow_concurrency = kSameAsConcurrency;
+  // Either 0: off. kTwiceConcurrency: 2 x `concurrency` (politeness/slot_budget.h). Tarpits
+  // need (tarpits started per s) x (banner timeout - slow_after) slow slots: 625/s (one per four
+  // of 2,500 healthy/s) with a 4 s timeout fill 1,875, at the edge of a budget of 2,000.
+  static constexpr size_t kTwiceConcurrency = static_cast<size_t>(-1);
+  size_t slow_concurrency = kTwiceConcurrency;
   uint32_t slow_after_ms = 1000;
   double rate = 200;                         // new connections per second; 0 = unlimited
   double burst = 0;                          // token bucket depth; 0 = rate / 20 (at least 1)
@@ -51,12 +53,17 @@ struct ProbeEngineOptions {
   bool system_trust = true;  // also trust the system store
 };
 
-// One thread's share of `o.slow_concurrency` when `threads` engines split the totals (0 stays
-// 0 when the slow budget is off; kSameAsConcurrency resolves against the total concurrency first).
+// The slow budget's size with kTwiceConcurrency resolved; 0 when it is off.
+inline size_t ResolvedSlowConcurrency(const ProbeEngineOptions& o) {
+  if (o.slow_after_ms == 0) return 0;
+  return o.slow_concurrency == ProbeEngineOptions::kTwiceConcurrency ? 2 * o.concurrency
+                                                                     : o.slow_concurrency;
+}
+
+// One thread's share of the slow budget when `threads` engines split the totals.
 inline size_t PerThreadSlowConcurrency(const ProbeEngineOptions& o, int threads) {
-  size_t total = o.slow_concurrency == ProbeEngineOptions::kSameAsConcurrency ? o.concurrency
-                                                                              : o.slow_concurrency;
-  if (total == 0 || o.slow_after_ms == 0) return 0;
+  size_t total = ResolvedSlowConcurrency(o);
+  if (total == 0) return 0;
   return std::max<size_t>(1, total / static_cast<size_t>(std::max(1, threads)));
 }
 
