@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/proc_cpu.h"
 #include "common/domain_input.h"
 #include "common/result_json.h"
 #include "worker/dns/resolver.h"
@@ -67,24 +68,10 @@ double SelfCpuUs() {
          ru.ru_stime.tv_usec;
 }
 
-// utime + stime of a process, in µs (fields 14 and 15 of /proc/PID/stat); -1 when unreadable.
+// utime + stime of a process, in µs; -1 when unreadable.
 double ProcessCpuUs(long pid) {
-  if (pid <= 0) return -1;
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  size_t close = stat.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::vector<std::string> fields;
-  size_t pos = close + 2;
-  while (pos < stat.size()) {
-    size_t sp = stat.find(' ', pos);
-    if (sp == std::string::npos) sp = stat.size();
-    fields.push_back(stat.substr(pos, sp - pos));
-    pos = sp + 1;
-  }
-  if (fields.size() < 13) return -1;
-  double ticks = std::atof(fields[11].c_str()) + std::atof(fields[12].c_str());
-  return ticks * 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double s = mxcensus::bench::ProcessCpuSeconds(pid);
+  return s < 0 ? -1 : s * 1e6;
 }
 
 // The truth lines of the domains, without the fields a run may differ in.

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 
+#include "bench/proc_cpu.h"
 #include "storage/crawl_store.h"
 #include "storage/db.h"
 #include "storage/migrations.h"
@@ -70,21 +71,6 @@ double SelfCpuSeconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-// utime + stime of a process, or -1 when /proc does not show it (a remote server).
-double ProcessCpuSeconds(int pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat;
-  if (!pid || !std::getline(f, stat)) return -1;
-  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
-  std::string field;
-  double utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stod(field);
-    if (i == 15) stime = std::stod(field);
-  }
-  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -129,7 +115,7 @@ int main(int argc, char** argv) {
     }
   }
   for (int pass = 0; pass < 2; ++pass) {
-    const double cpu0 = SelfCpuSeconds(), server0 = ProcessCpuSeconds(backend);
+    const double cpu0 = SelfCpuSeconds(), server0 = bench::ProcessCpuSeconds(backend);
     const auto start = std::chrono::steady_clock::now();
     int64_t inserted = 0;
     for (const auto& b : batches) {
@@ -143,7 +129,7 @@ int main(int argc, char** argv) {
     const double s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double client = SelfCpuSeconds() - cpu0;
-    const double server = server0 < 0 ? -1 : ProcessCpuSeconds(backend) - server0;
+    const double server = server0 < 0 ? -1 : bench::ProcessCpuSeconds(backend) - server0;
     printf("%s: %d rows in %zu batches of %d: %.2f s, %.0f rows/s wall, %lld rows inserted",
            pass == 0 ? "ingest fresh      " : "ingest re-delivery", rows, batches.size(), batch, s,
            rows / s, static_cast<long long>(inserted));

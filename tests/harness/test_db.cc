@@ -1,13 +1,13 @@
 #include "tests/harness/test_db.h"
 
-#include "tests/harness/test_config.h"
-
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <random>
 #include <stdexcept>
+
+#include "tests/harness/test_config.h"
 
 namespace mxcensus::testing {
 
@@ -39,6 +39,12 @@ TestDatabase::~TestDatabase() {
 
 std::unique_ptr<pqxx::connection> TestDatabase::Connect() const {
   return std::make_unique<pqxx::connection>(dsn_);
+}
+
+int64_t TestDatabase::Count(const std::string& sql) const {
+  auto c = Connect();
+  pqxx::work tx(*c);
+  return tx.exec(sql)[0][0].as<int64_t>();
 }
 
 }  // namespace mxcensus::testing

@@ -1,9 +1,9 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
-#include <string>
-
 #include <pqxx/pqxx>
+#include <string>
 
 namespace mxcensus::testing {
 
@@ -22,6 +22,8 @@ class TestDatabase {
   // The server's DSN without a database name (for admin statements).
   static std::string ServerDsn();
   std::unique_ptr<pqxx::connection> Connect() const;
+  // The first column of the first row of `sql`, as an integer (counts, ids, sums).
+  int64_t Count(const std::string& sql) const;
 
  private:
   std::string name_;

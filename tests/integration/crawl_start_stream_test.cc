@@ -29,11 +29,7 @@ class CrawlStartStreamTest : public ::testing::Test {
     stub_ = v1::Coordinator::NewStub(grpc::CreateChannel(
         "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials()));
   }
-  int64_t Count(const std::string& sql) {
-    auto c = db_.Connect();
-    pqxx::work tx(*c);
-    return tx.exec(sql)[0][0].as<int64_t>();
-  }
+  int64_t Count(const std::string& sql) { return db_.Count(sql); }
   static v1::StartCrawlRequest Chunk(int from, int n) {
     v1::StartCrawlRequest m;
     for (int i = from; i < from + n; ++i) m.add_domains("d" + std::to_string(i) + ".example");

@@ -22,11 +22,7 @@ class IngestTest : public ::testing::Test {
     auto c = db_.Connect();
     ASSERT_TRUE(Migrate(*c).ok());
   }
-  int64_t Count(const std::string& sql) {
-    auto c = db_.Connect();
-    pqxx::work tx(*c);
-    return tx.exec(sql)[0][0].as<int64_t>();
-  }
+  int64_t Count(const std::string& sql) { return db_.Count(sql); }
   std::string Text(const std::string& sql) {
     auto c = db_.Connect();
     pqxx::work tx(*c);
