@@ -1,21 +1,30 @@
-// Ingestion rate of the coordinator's merge path alone: result batches COPYed into staging and
-// merged into `probe` (and `certificate`) by CrawlStore::IngestProbes, against a real server.
-//   bench_ingest DSN [ROWS=200000] [BATCH=1000] [merge]
-// `merge` turns the fast path off: every batch goes through staging and the merge.
+// Ingestion rate of the coordinator's merge path alone: result batches of many shards posted to
+// the coordinator's DbExecutor, the same writers (connections) and grouping of queued batches
+// into one transaction as `mxcensus coordinator` uses, against a real server.
+//   bench_ingest DSN [ROWS=200000] [BATCH=1000] [merge] [writers=N] [group=ROWS]
+// `merge` turns the fast path off: every batch goes through staging and the merge. `writers`
+// (default: the coordinator's) is the number of ingesting connections, `group` the most rows
+// of queued batches ingested in one transaction (1: every batch alone). All batches are posted
+// at once: a coordinator with a backlog, which is when its ingestion rate matters.
 // Prints rows/s for fresh rows and for a full re-delivery (which must insert nothing), in wall
-// time and per CPU second (this process + its PostgreSQL backend, read from /proc: the server
+// time and per CPU second (this process + its PostgreSQL backends, read from /proc: the server
 // must be local). On a machine shared with other work the CPU figure is the stable one.
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
 
 #include "bench/proc_cpu.h"
+#include "coordinator/core.h"
+#include "coordinator/db_executor.h"
 #include "storage/crawl_store.h"
 #include "storage/db.h"
 #include "storage/migrations.h"
@@ -75,12 +84,32 @@ double SelfCpuSeconds() {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: bench_ingest DSN [ROWS] [BATCH] [merge]\n");
+    fprintf(stderr, "usage: bench_ingest DSN [ROWS] [BATCH] [merge] [writers=N] [group=ROWS]\n");
     return 2;
   }
   const std::string dsn = argv[1];
   const int rows = argc > 2 ? atoi(argv[2]) : 200000;
   const int batch = argc > 3 ? atoi(argv[3]) : 1000;
+  bool merge_only = false;
+  int writers = coordinator::CoordinatorOptions().db_writers;
+  size_t group = coordinator::DbExecutor::kMaxGroupRows;
+  for (int i = 4; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "merge") {
+      merge_only = true;
+    } else if (a.rfind("writers=", 0) == 0) {
+      writers = atoi(a.c_str() + 8);
+    } else if (a.rfind("group=", 0) == 0) {
+      group = static_cast<size_t>(atol(a.c_str() + 6));
+    } else {
+      fprintf(stderr, "bench_ingest: unknown argument '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  if (rows <= 0 || batch <= 0 || writers <= 0) {
+    fprintf(stderr, "bench_ingest: ROWS, BATCH and writers must be positive\n");
+    return 2;
+  }
   {
     auto c = storage::Connect(dsn);
     if (!c.ok() || !storage::Migrate(**c).ok()) {
@@ -88,51 +117,116 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  // The store's connection is found by its application name, to read its backend's CPU time.
-  storage::CrawlStore store(dsn + " application_name=mxcensus-bench-ingest");
-  const bool merge_only = argc > 4 && std::string(argv[4]) == "merge";
-  store.set_ingest_fast_path(!merge_only);
-  storage::CrawlSpec spec;
-  spec.name = "bench-ingest";
-  auto id = store.CreateCrawl(spec, {});
-  if (!id.ok()) return 1;
-  storage::LeaseRef ref{*id, storage::ShardKind::kProbe, 0, 0};
+  // The writers' connections are found by their application name, to read their backends' CPU.
+  const std::string app = "mxcensus-bench-ingest-" + std::to_string(getpid());
+  int64_t crawl_id = 0;
+  {
+    storage::CrawlStore store(dsn);
+    storage::CrawlSpec spec;
+    spec.name = "bench-ingest";
+    auto id = store.CreateCrawl(spec, {});
+    if (!id.ok()) return 1;
+    crawl_id = *id;
+  }
+  // Batches of many shards, as from several workers: the writers share them out by shard.
+  constexpr int kShards = 64;
   std::vector<std::vector<ProbeResult>> batches;
   for (int i = 0; i < rows; i += batch) {
     std::vector<ProbeResult> b;
     for (int j = i; j < std::min(rows, i + batch); ++j) b.push_back(Sample(j));
     batches.push_back(std::move(b));
   }
-  int backend = 0;
+  auto shard_of = [&](size_t i) {
+    return storage::LeaseRef{crawl_id, storage::ShardKind::kProbe, static_cast<int>(i % kShards),
+                             0};
+  };
+  coordinator::DbExecutor db(dsn + " application_name=" + app, writers, group);
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t pending = 0;
+  std::string error;
+  auto finished = [&] {
+    std::lock_guard lock(mu);
+    if (--pending == 0) cv.notify_all();
+  };
+  auto wait = [&] {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return pending == 0; });
+  };
+  // Every writer connects (and learns the path to take) before the clock starts.
+  pending = kShards;
+  for (int i = 0; i < kShards; ++i) {
+    db.PostForShard(shard_of(static_cast<size_t>(i)), [&](storage::CrawlStore& s) {
+      s.set_ingest_fast_path(!merge_only);
+      if (!s.GetCrawl(crawl_id).ok()) {
+        std::lock_guard lock(mu);
+        error = "cannot read the crawl";
+      }
+      finished();
+    });
+  }
+  wait();
+  if (!error.empty()) {
+    fprintf(stderr, "bench_ingest: %s\n", error.c_str());
+    return 1;
+  }
+  std::vector<long> backends;
   {
     auto c = storage::Connect(dsn);
     if (c.ok()) {
       pqxx::work tx(**c);
-      auto r = tx.exec(
-          "SELECT pid FROM pg_stat_activity WHERE application_name = 'mxcensus-bench-ingest' "
-          "ORDER BY backend_start DESC LIMIT 1");
-      if (!r.empty()) backend = r[0][0].as<int>();
+      for (const auto& row :
+           tx.exec_params("SELECT pid FROM pg_stat_activity WHERE application_name = $1", app)) {
+        backends.push_back(row[0].as<long>());
+      }
     }
   }
+  auto server_cpu = [&] {
+    double sum = 0;
+    for (long pid : backends) {
+      const double s = bench::ProcessCpuSeconds(pid);
+      if (s < 0) return -1.0;
+      sum += s;
+    }
+    return backends.empty() ? -1.0 : sum;
+  };
+  printf("%d writers (connections), up to %zu rows per transaction, %s\n", writers, group,
+         merge_only ? "merge path only" : "fast path");
   for (int pass = 0; pass < 2; ++pass) {
-    const double cpu0 = SelfCpuSeconds(), server0 = bench::ProcessCpuSeconds(backend);
+    std::atomic<int64_t> inserted{0};
+    // Built before the clock starts: in the coordinator they come from the worker's messages.
+    std::vector<coordinator::DbExecutor::ProbeIngest> posts(batches.size());
+    for (size_t i = 0; i < batches.size(); ++i) {
+      auto& in = posts[i];
+      in.lease = shard_of(i);
+      in.results = batches[i];
+      in.worker = "bench";
+      in.done = [&](const absl::StatusOr<storage::IngestResult>& r) {
+        if (r.ok()) {
+          inserted += r->rows_inserted;
+        } else {
+          std::lock_guard lock(mu);
+          error = std::string(r.status().message());
+        }
+        finished();
+      };
+    }
+    const double cpu0 = SelfCpuSeconds(), server0 = server_cpu();
     const auto start = std::chrono::steady_clock::now();
-    int64_t inserted = 0;
-    for (const auto& b : batches) {
-      auto r = store.IngestProbes(ref, b, false, "bench");
-      if (!r.ok()) {
-        fprintf(stderr, "ingest: %s\n", std::string(r.status().message()).c_str());
-        return 1;
-      }
-      inserted += r->rows_inserted;
+    pending = batches.size();
+    for (auto& in : posts) db.PostIngest(std::move(in));
+    wait();
+    if (!error.empty()) {
+      fprintf(stderr, "ingest: %s\n", error.c_str());
+      return 1;
     }
     const double s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double client = SelfCpuSeconds() - cpu0;
-    const double server = server0 < 0 ? -1 : bench::ProcessCpuSeconds(backend) - server0;
+    const double server = server0 < 0 ? -1 : server_cpu() - server0;
     printf("%s: %d rows in %zu batches of %d: %.2f s, %.0f rows/s wall, %lld rows inserted",
            pass == 0 ? "ingest fresh      " : "ingest re-delivery", rows, batches.size(), batch, s,
-           rows / s, static_cast<long long>(inserted));
+           rows / s, static_cast<long long>(inserted.load()));
     if (server >= 0) {
       printf("; CPU %.2f s client + %.2f s server = %.0f rows per CPU second", client, server,
              rows / (client + server));

@@ -10,7 +10,7 @@ CoordinatorCore::CoordinatorCore(CoordinatorOptions options,
                                  std::shared_ptr<CoordinatorMetrics> metrics)
     : options_(std::move(options)),
       metrics_(std::move(metrics)),
-      db_(std::make_unique<DbExecutor>(options_.dsn)),
+      db_(std::make_unique<DbExecutor>(options_.dsn, options_.db_writers)),
       ticker_([this] { Tick(); }) {}
 
 CoordinatorCore::~CoordinatorCore() {

@@ -23,6 +23,8 @@ struct CoordinatorOptions {
   std::chrono::seconds lease_duration{30};
   std::chrono::milliseconds tick{250};  // how often crawls are advanced and idle workers fed
   std::string token;                    // empty: no bearer token required
+  // Database connections that ingest results concurrently (batches of different shards).
+  int db_writers = 2;
 };
 
 // Everything the gRPC handlers share: the database executor, the registry of live sessions,

@@ -1,42 +1,150 @@
 #include "coordinator/db_executor.h"
 
+#include <atomic>
+
 namespace mxcensus::coordinator {
 
-DbExecutor::DbExecutor(std::string dsn) : store_(std::move(dsn)), thread_([this] { Loop(); }) {}
+DbExecutor::DbExecutor(std::string dsn, int writers, size_t max_group_rows)
+    : max_group_rows_(max_group_rows) {
+  for (int i = 0; i < std::max(1, writers); ++i) {
+    writers_.push_back(std::make_unique<Writer>(dsn));
+  }
+  for (auto& w : writers_) {
+    Writer* p = w.get();
+    p->thread = std::thread([this, p] { Loop(*p); });
+  }
+}
 
 DbExecutor::~DbExecutor() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
+  for (auto& w : writers_) {
+    {
+      std::lock_guard lock(w->mu);
+      w->stopping = true;
+    }
+    w->cv.notify_all();
   }
-  cv_.notify_all();
-  thread_.join();
+  for (auto& w : writers_) w->thread.join();
+}
+
+void DbExecutor::Enqueue(Writer& w, Item item) {
+  {
+    std::lock_guard lock(w.mu);
+    w.items.push_back(std::move(item));
+  }
+  w.cv.notify_one();
+}
+
+DbExecutor::Writer& DbExecutor::ForShard(const storage::LeaseRef& shard) {
+  const uint64_t h = static_cast<uint64_t>(shard.crawl_id) * 1000003u +
+                     static_cast<uint64_t>(shard.kind) * 7919u +
+                     static_cast<uint64_t>(static_cast<uint32_t>(shard.shard_id));
+  return *writers_[h % writers_.size()];
 }
 
 void DbExecutor::Post(Task task) {
-  {
-    std::lock_guard lock(mu_);
-    tasks_.push_back(std::move(task));
+  Writer* best = writers_.front().get();
+  size_t least = SIZE_MAX;
+  for (auto& w : writers_) {
+    std::lock_guard lock(w->mu);
+    if (w->items.size() < least) {
+      least = w->items.size();
+      best = w.get();
+    }
   }
-  cv_.notify_one();
+  Enqueue(*best, std::move(task));
+}
+
+void DbExecutor::PostForShard(const storage::LeaseRef& shard, Task task) {
+  Enqueue(ForShard(shard), std::move(task));
+}
+
+void DbExecutor::PostIngest(ProbeIngest batch) {
+  Writer& w = ForShard(batch.lease);
+  Enqueue(w, std::move(batch));
+}
+
+void DbExecutor::PostAfterAll(Task task) {
+  // A countdown posted to every writer: the last one to reach it runs the task.
+  auto left = std::make_shared<std::atomic<int>>(writers());
+  auto shared = std::make_shared<Task>(std::move(task));
+  for (auto& w : writers_) {
+    Enqueue(*w, Task([left, shared](storage::CrawlStore& s) {
+      if (left->fetch_sub(1) == 1) (*shared)(s);
+    }));
+  }
 }
 
 size_t DbExecutor::queued() const {
-  std::lock_guard lock(mu_);
-  return tasks_.size();
+  size_t n = 0;
+  for (const auto& w : writers_) {
+    std::lock_guard lock(w->mu);
+    n += w->items.size();
+  }
+  return n;
 }
 
-void DbExecutor::Loop() {
-  while (true) {
-    Task task;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
-      if (tasks_.empty()) return;
-      task = std::move(tasks_.front());
-      tasks_.pop_front();
+void DbExecutor::RunGroup(storage::CrawlStore& store, std::vector<ProbeIngest>& group) {
+  std::vector<storage::CrawlStore::ProbeBatch> batches;
+  batches.reserve(group.size());
+  for (const auto& b : group) {
+    batches.push_back({b.lease, &b.results, b.shard_complete, b.worker});
+  }
+  auto r = store.IngestProbeBatches(batches);
+  if (!r.ok() && group.size() > 1 && !absl::IsUnavailable(r.status())) {
+    // One bad batch (an address that is not one, ...) must not fail the others: alone, each
+    // gets its own answer.
+    for (size_t i = 0; i < group.size(); ++i) {
+      auto one = store.IngestProbeBatches({batches[i]});
+      if (one.ok()) {
+        group[i].done(one->front());
+      } else {
+        group[i].done(one.status());
+      }
     }
-    task(store_);
+    return;
+  }
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (r.ok()) {
+      group[i].done((*r)[i]);
+    } else {
+      group[i].done(r.status());
+    }
+  }
+}
+
+void DbExecutor::Loop(Writer& w) {
+  while (true) {
+    Item item;
+    std::vector<ProbeIngest> group;
+    {
+      std::unique_lock lock(w.mu);
+      w.cv.wait(lock, [&] { return w.stopping || !w.items.empty(); });
+      if (w.items.empty()) return;
+      item = std::move(w.items.front());
+      w.items.pop_front();
+      if (auto* first = std::get_if<ProbeIngest>(&item)) {
+        // The probe batches of the same crawl queued right behind it join it; anything else
+        // stays behind them, in order.
+        size_t rows = first->results.size();
+        const int64_t crawl_id = first->lease.crawl_id;
+        group.push_back(std::move(*first));
+        while (!w.items.empty()) {
+          auto* next = std::get_if<ProbeIngest>(&w.items.front());
+          if (next == nullptr || next->lease.crawl_id != crawl_id ||
+              rows + next->results.size() > max_group_rows_) {
+            break;
+          }
+          rows += next->results.size();
+          group.push_back(std::move(*next));
+          w.items.pop_front();
+        }
+      }
+    }
+    if (!group.empty()) {
+      RunGroup(w.store, group);
+    } else {
+      std::get<Task>(item)(w.store);
+    }
   }
 }
 

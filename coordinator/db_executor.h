@@ -3,39 +3,73 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <variant>
+#include <vector>
 
 #include "storage/crawl_store.h"
 
 namespace mxcensus::coordinator {
 
-// A thread that owns one CrawlStore (one PostgreSQL connection) and runs posted tasks in order.
-// gRPC reactions never touch the database: they post here and get their answer in a callback,
-// which runs on this thread. FIFO order keeps one worker's batches in the order they arrived.
+// The coordinator's database writers: `writers` threads, each owning one CrawlStore (one
+// PostgreSQL connection) and running its posted tasks in order. gRPC reactions never touch the
+// database: they post here and get their answer in a callback, which runs on a writer thread.
+// Ingestion is spread over the writers (the server's per-row work is most of its cost, and
+// a backend uses one core); all batches of one shard go to the same writer, so they keep the
+// order in which they arrived, and lease fencing sees them in that order.
 class DbExecutor {
  public:
   using Task = std::function<void(storage::CrawlStore&)>;
+  // A worker's batch of probe results. Batches of the same crawl queued back to back on one
+  // writer are ingested in one transaction (see CrawlStore::IngestProbeBatches); `done` runs
+  // for each after that transaction's commit (or failure), in order.
+  struct ProbeIngest {
+    storage::LeaseRef lease;
+    std::vector<ProbeResult> results;
+    bool shard_complete = false;
+    std::string worker;
+    std::function<void(const absl::StatusOr<storage::IngestResult>&)> done;
+  };
+  // Rows in one transaction at most: enough to amortise the per-statement and commit costs,
+  // little enough that a group does not hold the acks of its first batches long.
+  static constexpr size_t kMaxGroupRows = 5000;
 
-  explicit DbExecutor(std::string dsn);
+  explicit DbExecutor(std::string dsn, int writers = 2, size_t max_group_rows = kMaxGroupRows);
   ~DbExecutor();  // runs what is queued, then joins
   DbExecutor(const DbExecutor&) = delete;
   DbExecutor& operator=(const DbExecutor&) = delete;
 
-  // Thread-safe.
+  // Thread-safe. On the least busy writer.
   void Post(Task task);
+  // On the writer of `shard`, after whatever was posted for the same shard before.
+  void PostForShard(const storage::LeaseRef& shard, Task task);
+  void PostIngest(ProbeIngest batch);
+  // Runs once everything posted before, on every writer, has run.
+  void PostAfterAll(Task task);
   size_t queued() const;
+  int writers() const { return static_cast<int>(writers_.size()); }
 
  private:
-  void Loop();
+  using Item = std::variant<Task, ProbeIngest>;
+  struct Writer {
+    explicit Writer(std::string dsn) : store(std::move(dsn)) {}
+    storage::CrawlStore store;
+    mutable std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Item> items;
+    bool stopping = false;
+    std::thread thread;
+  };
+  void Enqueue(Writer& w, Item item);
+  Writer& ForShard(const storage::LeaseRef& shard);
+  void Loop(Writer& w);
+  static void RunGroup(storage::CrawlStore& store, std::vector<ProbeIngest>& group);
 
-  storage::CrawlStore store_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Task> tasks_;
-  bool stopping_ = false;
-  std::thread thread_;
+  const size_t max_group_rows_;
+  std::vector<std::unique_ptr<Writer>> writers_;
 };
 
 }  // namespace mxcensus::coordinator

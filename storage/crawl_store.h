@@ -140,6 +140,19 @@ class CrawlStore {
   absl::StatusOr<IngestResult> IngestProbes(const LeaseRef& lease,
                                             const std::vector<ProbeResult>& results,
                                             bool shard_complete, const std::string& worker);
+  // One worker batch of probe results, for IngestProbeBatches.
+  struct ProbeBatch {
+    LeaseRef lease;
+    const std::vector<ProbeResult>* results = nullptr;
+    bool shard_complete = false;
+    std::string worker;
+  };
+  // Several batches in one transaction (one result per batch, in order), the rows of those of
+  // the same crawl in one COPY: the per-statement and per-commit costs are paid once. Each
+  // batch keeps its own lease fencing and progress, as if ingested alone in this order; all
+  // or none commit, so acking every batch after the commit keeps "acked means stored".
+  absl::StatusOr<std::vector<IngestResult>> IngestProbeBatches(
+      const std::vector<ProbeBatch>& batches);
   absl::StatusOr<IngestResult> IngestDomains(const LeaseRef& lease,
                                              const std::vector<DomainResult>& results,
                                              bool shard_complete);

@@ -28,6 +28,11 @@ auto WithSqlErrors(std::string_view what, Fn&& fn) -> decltype(fn()) {
   } catch (const pqxx::in_doubt_error& e) {
     return absl::UnavailableError(std::string(what) +
                                   ": commit outcome unknown: " + OneLine(e.what()));
+  } catch (const pqxx::transaction_rollback& e) {
+    // A deadlock or serialization failure between concurrent writers: the transaction is
+    // undone and can simply run again.
+    return absl::UnavailableError(std::string(what) +
+                                  ": transaction rolled back by the server: " + OneLine(e.what()));
   } catch (const pqxx::sql_error& e) {
     return absl::InternalError(std::string(what) + ": " + OneLine(e.what()));
   } catch (const std::exception& e) {

@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <optional>
+#include <tuple>
 #include <unordered_map>
 
 #include "common/public_suffix.h"
@@ -105,34 +107,38 @@ struct BatchCerts {
   std::vector<const std::string*> chain_sha256;
 };
 
-BatchCerts CollectCertificates(const std::vector<ProbeResult>& results,
+BatchCerts CollectCertificates(const std::vector<CrawlStore::ProbeBatch>& batches,
                                CrawlStore::DerDigests& digests, size_t& digest_bytes) {
   BatchCerts out;
   auto& certs = out.distinct;  // node-based: the digests' addresses stay put as it grows
-  certs.reserve(results.size());
-  for (const auto& r : results) {
-    if (!r.tls) continue;
-    for (size_t i = 0; i < r.tls->chain_der.size(); ++i) {
-      const std::string& der = r.tls->chain_der[i];
-      const CertSummary* summary = i == 0 && r.tls->leaf ? &*r.tls->leaf : nullptr;
-      auto [it, fresh] = certs.try_emplace(der);
-      if (fresh) {
-        // Chains repeat across batches (a provider's leaf, the few common intermediates):
-        // their digests are remembered, bounded by bytes, instead of hashed again.
-        if (auto d = digests.find(std::string_view(der)); d != digests.end()) {
-          it->second.sha256 = d->second;
-        } else {
-          it->second.sha256 = Sha256(der);
-          if (digest_bytes + der.size() > CrawlStore::kDerDigestsMaxBytes) {
-            digests.clear();
-            digest_bytes = 0;
+  size_t rows = 0;
+  for (const auto& b : batches) rows += b.results->size();
+  certs.reserve(rows);
+  for (const auto& b : batches) {
+    for (const auto& r : *b.results) {
+      if (!r.tls) continue;
+      for (size_t i = 0; i < r.tls->chain_der.size(); ++i) {
+        const std::string& der = r.tls->chain_der[i];
+        const CertSummary* summary = i == 0 && r.tls->leaf ? &*r.tls->leaf : nullptr;
+        auto [it, fresh] = certs.try_emplace(der);
+        if (fresh) {
+          // Chains repeat across batches (a provider's leaf, the few common intermediates):
+          // their digests are remembered, bounded by bytes, instead of hashed again.
+          if (auto d = digests.find(std::string_view(der)); d != digests.end()) {
+            it->second.sha256 = d->second;
+          } else {
+            it->second.sha256 = Sha256(der);
+            if (digest_bytes + der.size() > CrawlStore::kDerDigestsMaxBytes) {
+              digests.clear();
+              digest_bytes = 0;
+            }
+            digests.emplace(der, it->second.sha256);
+            digest_bytes += der.size();
           }
-          digests.emplace(der, it->second.sha256);
-          digest_bytes += der.size();
         }
+        if (it->second.summary == nullptr) it->second.summary = summary;
+        out.chain_sha256.push_back(&it->second.sha256);
       }
-      if (it->second.summary == nullptr) it->second.summary = summary;
-      out.chain_sha256.push_back(&it->second.sha256);
     }
   }
   return out;
@@ -276,6 +282,9 @@ std::vector<std::pair<std::string, bool>> CopyCertificates(
       "key_type, key_bits, sig_alg, self_signed) "
       "SELECT sha256, der, subject, issuer, coalesce(sans, '{}'), not_before, not_after, "
       "key_type, key_bits, sig_alg, self_signed FROM cert_staging "
+      // In one order for every connection: two ingesting connections that store the same
+      // certificates wait for each other instead of deadlocking.
+      "ORDER BY sha256 "
       "ON CONFLICT (sha256) DO UPDATE SET subject = EXCLUDED.subject, issuer = EXCLUDED.issuer, "
       "sans = EXCLUDED.sans, not_before = EXCLUDED.not_before, not_after = EXCLUDED.not_after, "
       "key_type = EXCLUDED.key_type, key_bits = EXCLUDED.key_bits, sig_alg = EXCLUDED.sig_alg, "
@@ -351,8 +360,15 @@ absl::StatusOr<IngestResult> CrawlStore::IngestProbes(const LeaseRef& lease,
                                                       const std::vector<ProbeResult>& results,
                                                       bool shard_complete,
                                                       const std::string& worker) {
-  return Run<IngestResult>(
-      "ingest probes", [&](pqxx::connection& c) -> absl::StatusOr<IngestResult> {
+  auto r = IngestProbeBatches({ProbeBatch{lease, &results, shard_complete, worker}});
+  if (!r.ok()) return r.status();
+  return r->front();
+}
+
+absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
+    const std::vector<ProbeBatch>& batches) {
+  return Run<std::vector<IngestResult>>(
+      "ingest probes", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<IngestResult>> {
         pqxx::work tx(c);
         // The temporary staging tables are created on first need: the fast path uses none, and a
         // transaction that touches no temporary table skips emptying them at commit.
@@ -363,72 +379,122 @@ absl::StatusOr<IngestResult> CrawlStore::IngestProbes(const LeaseRef& lease,
             created = true;
           }
         };
-        IngestResult out;
-        out.lease_current = LeaseIsCurrent(tx, lease);
-        const BatchCerts certs = CollectCertificates(results, der_digests_, der_digest_bytes_);
-        const auto sent = CopyCertificates(tx, certs, known_certs_, ensure_staging);
-        if (!results.empty()) {
-          // The rows are rendered once: the fallback sends the same bytes again.
-          // Bounded: a buffer grown by one huge batch is not kept.
-          if (copy_buffer_.capacity() > kCopyBufferKeepBytes) std::string().swap(copy_buffer_);
-          BinaryCopyRows rows(copy_buffer_, results.size() * 640);
-          std::vector<std::string_view> chain;
-          size_t next_sha = 0;
-          auto render = [&](const ProbeResult& r) {
-            return AddProbeRow(rows, lease.crawl_id, r, worker, certs, next_sha, chain);
+        const size_t n = batches.size();
+        std::vector<IngestResult> out(n);
+        {
+          // Shard rows are locked in one order (crawl, kind, shard), whatever the batches' order.
+          std::vector<size_t> order(n);
+          for (size_t i = 0; i < n; ++i) order[i] = i;
+          auto key = [&](size_t i) {
+            const LeaseRef& l = batches[i].lease;
+            return std::make_tuple(l.crawl_id, static_cast<int>(l.kind), l.shard_id);
           };
-          // Fast path, the common case (no target of the batch stored yet): COPY straight into
-          // the crawl's partition, under a savepoint. The primary key turns any row already
-          // stored (a re-delivery after a reconnect, a late result of a stalled worker, a target
-          // twice in the batch) into a unique violation, which undoes the savepoint alone; the
-          // batch then takes the merge path, which skips what is stored. A batch whose first
-          // or last target is stored (a whole batch sent again) goes to the merge at once.
-          const std::string partition = "probe_c" + std::to_string(lease.crawl_id);
-          bool copied = false;
-          if (fast_path_ && !EndsStored(tx, partition, lease.crawl_id, results)) {
+          std::stable_sort(order.begin(), order.end(),
+                           [&](size_t a, size_t b) { return key(a) < key(b); });
+          for (size_t i : order) out[i].lease_current = LeaseIsCurrent(tx, batches[i].lease);
+        }
+        const BatchCerts certs = CollectCertificates(batches, der_digests_, der_digest_bytes_);
+        const auto sent = CopyCertificates(tx, certs, known_certs_, ensure_staging);
+        // Where each batch's chain digests start in certs.chain_sha256.
+        std::vector<size_t> sha_start(n, 0);
+        for (size_t i = 0, at = 0; i < n; ++i) {
+          sha_start[i] = at;
+          for (const auto& r : *batches[i].results) {
+            if (r.tls) at += r.tls->chain_der.size();
+          }
+        }
+        // Bounded: a buffer grown by one huge group is not kept.
+        if (copy_buffer_.capacity() > kCopyBufferKeepBytes) std::string().swap(copy_buffer_);
+        std::vector<std::string_view> chain;
+        auto render = [&](BinaryCopyRows& rows, size_t i, size_t& next_sha, const ProbeResult& r) {
+          return AddProbeRow(rows, batches[i].lease.crawl_id, r, batches[i].worker, certs, next_sha,
+                             chain);
+        };
+        // Fast path, the common case (no target of a batch stored yet): the batches of the
+        // first batch's crawl go in one COPY straight into the crawl's partition, under a
+        // savepoint. The primary key turns any row already stored (a re-delivery after a
+        // reconnect, a late result of a stalled worker, a target twice in the group) into a
+        // unique violation, which undoes the savepoint alone; those batches then take the merge
+        // path, which skips what is stored. A batch whose first or last target is stored (a
+        // whole batch sent again) goes to the merge at once.
+        std::vector<bool> copied(n, false);
+        if (fast_path_ && n > 0) {
+          const int64_t crawl_id = batches[0].lease.crawl_id;
+          const std::string partition = "probe_c" + std::to_string(crawl_id);
+          std::vector<size_t> fast;
+          size_t fast_rows = 0;
+          for (size_t i = 0; i < n; ++i) {
+            const auto& b = batches[i];
+            if (b.lease.crawl_id != crawl_id || b.results->empty()) continue;
+            if (EndsStored(tx, partition, crawl_id, *b.results)) continue;
+            fast.push_back(i);
+            fast_rows += b.results->size();
+          }
+          if (!fast.empty()) {
+            BinaryCopyRows rows(copy_buffer_, fast_rows * 640);
             pqxx::subtransaction sp(tx, "ingest_fast");
             try {
               BinaryCopyIn copy(sp, partition, kProbeColumns);
               // Sent in pieces while the rest is rendered: the server works meanwhile.
               size_t flushed = 0;
-              for (const auto& r : results) {
-                if (auto st = render(r); !st.ok()) return st;
-                if (rows.size() - flushed >= kCopyPieceBytes) {
-                  copy.Send(rows.data().substr(flushed));
-                  flushed = rows.size();
+              for (size_t i : fast) {
+                size_t next_sha = sha_start[i];
+                for (const auto& r : *batches[i].results) {
+                  if (auto st = render(rows, i, next_sha, r); !st.ok()) return st;
+                  if (rows.size() - flushed >= kCopyPieceBytes) {
+                    copy.Send(rows.data().substr(flushed));
+                    flushed = rows.size();
+                  }
                 }
               }
               rows.Finish();
               copy.Send(rows.data().substr(flushed));
               copy.End();
               sp.commit();
-              copied = true;
+              for (size_t i : fast) {
+                copied[i] = true;
+                out[i].rows_inserted = static_cast<int64_t>(batches[i].results->size());
+              }
             } catch (const pqxx::unique_violation&) {
               sp.abort();
             }
-          } else {
-            for (const auto& r : results) {
-              if (auto st = render(r); !st.ok()) return st;
-            }
-            rows.Finish();
-          }
-          const std::string& data = rows.Finish();
-          if (copied) {
-            out.rows_inserted = static_cast<int64_t>(results.size());
-          } else {
-            out.merged = true;
-            ensure_staging();
-            CopyBinary(tx, "probe_staging", kProbeColumns, data);
-            // Set form, keyed by (crawl, ip, port, mx name): a re-delivered row inserts nothing.
-            const std::string cols = Joined(kProbeColumns);
-            auto merged = tx.exec("INSERT INTO probe (" + cols + ") SELECT " + cols +
-                                  " FROM probe_staging ON CONFLICT DO NOTHING");
-            out.rows_inserted = merged.affected_rows();
           }
         }
-        if (out.lease_current) {
-          out.shard_done = RecordProgress(
-              tx, lease, out.rows_inserted, shard_complete,
+        // The merge, one batch at a time and in order, so that each one counts what it added.
+        bool staged = false;
+        for (size_t i = 0; i < n; ++i) {
+          if (copied[i] || batches[i].results->empty()) continue;
+          BinaryCopyRows rows(copy_buffer_, batches[i].results->size() * 640);
+          size_t next_sha = sha_start[i];
+          for (const auto& r : *batches[i].results) {
+            if (auto st = render(rows, i, next_sha, r); !st.ok()) return st;
+          }
+          out[i].merged = true;
+          ensure_staging();
+          if (staged) tx.exec("DELETE FROM probe_staging");
+          CopyBinary(tx, "probe_staging", kProbeColumns, rows.Finish());
+          staged = true;
+          // Set form, keyed by (crawl, ip, port, mx name): a re-delivered row inserts nothing.
+          const std::string cols = Joined(kProbeColumns);
+          auto merged = tx.exec("INSERT INTO probe (" + cols + ") SELECT " + cols +
+                                " FROM probe_staging ON CONFLICT DO NOTHING");
+          out[i].rows_inserted = merged.affected_rows();
+        }
+        for (size_t i = 0; i < n; ++i) {
+          // A batch after one that completed the same shard sees what that one left, as if it
+          // had come alone.
+          for (size_t j = 0; j < i; ++j) {
+            const LeaseRef& a = batches[j].lease;
+            const LeaseRef& b = batches[i].lease;
+            if (batches[j].shard_complete && a.crawl_id == b.crawl_id && a.kind == b.kind &&
+                a.shard_id == b.shard_id) {
+              out[i].lease_current = LeaseIsCurrent(tx, b);
+              break;
+            }
+          }
+          if (!out[i].lease_current) continue;
+          out[i].shard_done = RecordProgress(
+              tx, batches[i].lease, out[i].rows_inserted, batches[i].shard_complete,
               "SELECT count(*) FROM target t WHERE t.crawl_id = $1 AND t.shard_id = $2 "
               "AND NOT EXISTS (SELECT 1 FROM probe p WHERE p.crawl_id = t.crawl_id "
               "AND p.ip = t.ip AND p.port = t.port AND p.mx_name = t.mx_name)");

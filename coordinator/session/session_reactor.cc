@@ -125,18 +125,10 @@ void SessionReactor::OnBatch(const v1::ResultBatch& batch) {
   auto ref = RefOf(batch);
   const uint64_t batch_id = batch.batch_id();
   const bool complete = batch.shard_complete();
-  std::vector<ProbeResult> probes;
-  probes.reserve(static_cast<size_t>(batch.probes_size()));
-  for (const auto& p : batch.probes()) probes.push_back(FromProto(p));
-  std::vector<DomainResult> domains;
-  for (const auto& d : batch.domains()) domains.push_back(FromProto(d));
   CoordinatorCore* core = core_;
-  core_->db().Post([core, h = handle_, ref, batch_id, complete, owner, probes = std::move(probes),
-                    domains = std::move(domains)](storage::CrawlStore& s) {
-    const auto start = Clock::now();
-    auto r = ref.kind == storage::ShardKind::kResolve
-                 ? s.IngestDomains(ref, domains, complete)
-                 : s.IngestProbes(ref, probes, complete, owner);
+  // Runs on a database writer once the batch's transaction committed (or failed).
+  auto done = [core, h = handle_, ref, batch_id,
+               start = Clock::now()](const absl::StatusOr<storage::IngestResult>& r) {
     std::lock_guard lock(h->mu);
     if (h->reactor == nullptr) return;  // committed or not, the worker re-sends after reconnecting
     if (!r.ok()) {
@@ -149,6 +141,7 @@ void SessionReactor::OnBatch(const v1::ResultBatch& batch) {
       return;
     }
     auto& m = core->metrics();
+    // From arrival to commit: with batches grouped into one transaction, the queueing counts.
     m.copy_duration->Observe(std::chrono::duration<double>(Clock::now() - start).count());
     (ref.kind == storage::ShardKind::kResolve ? m.copy_rows_domain : m.copy_rows_probe)
         ->Increment(static_cast<double>(r->rows_inserted));
@@ -156,7 +149,23 @@ void SessionReactor::OnBatch(const v1::ResultBatch& batch) {
     v1::CoordinatorMessage ack;
     ack.mutable_ack()->add_batch_ids(batch_id);
     h->reactor->Send(std::move(ack));
-  });
+  };
+  if (ref.kind == storage::ShardKind::kResolve) {
+    std::vector<DomainResult> domains;
+    for (const auto& d : batch.domains()) domains.push_back(FromProto(d));
+    core_->db().PostForShard(
+        ref, [ref, complete, domains = std::move(domains), done = std::move(done)](
+                 storage::CrawlStore& s) { done(s.IngestDomains(ref, domains, complete)); });
+    return;
+  }
+  DbExecutor::ProbeIngest ingest;
+  ingest.lease = ref;
+  ingest.results.reserve(static_cast<size_t>(batch.probes_size()));
+  for (const auto& p : batch.probes()) ingest.results.push_back(FromProto(p));
+  ingest.shard_complete = complete;
+  ingest.worker = std::move(owner);
+  ingest.done = std::move(done);
+  core_->db().PostIngest(std::move(ingest));
 }
 
 void SessionReactor::RequestWork() {
@@ -247,9 +256,9 @@ void SessionReactor::OnDone() {
     handle_->reactor = nullptr;
   }
   if (worker_leaving_ && !worker_id_.empty()) {
-    // Queued behind this session's batches (FIFO), so its completed shards are closed first;
-    // what is left was never started and needs no lease expiry to go to another worker.
-    core_->db().Post([owner = worker_id_](storage::CrawlStore& s) {
+    // After this session's batches (on every writer), so its completed shards are closed
+    // first; what is left was never started and needs no lease expiry to go to another worker.
+    core_->db().PostAfterAll([owner = worker_id_](storage::CrawlStore& s) {
       auto st = s.ReleaseLeases(owner);
       if (!st.ok())
         fprintf(stderr, "coordinator: release leases of a drained worker: %s\n",
