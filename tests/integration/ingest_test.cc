@@ -350,5 +350,87 @@ TEST_F(IngestTest, LateBatchOfAReleasedShardMovesNothingAndTheCurrentLeaseComple
   EXPECT_EQ(Count("SELECT count(*) FROM probe WHERE worker = 'slow'"), 2);
 }
 
+// Several batches in one transaction (the coordinator's grouping of queued batches): each batch
+// is counted, fenced and completes its shard as if it had come alone, in order.
+TEST_F(IngestTest, GroupedBatchesKeepTheirOwnCountsFencingAndOrder) {
+  CrawlStore store(db_.dsn());
+  CrawlSpec spec;
+  spec.name = "grouped";
+  spec.probe_shard_size = 10;
+  auto id = store.CreateCrawl(spec, {{"a.test", 0}});
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto resolve = store.LeaseShard("w", 60s);
+  ASSERT_TRUE(resolve.ok() && *resolve);
+  DomainResult d;
+  d.domain = "a.test";
+  d.status = DnsStatus::kOk;
+  MxHost h;
+  h.name = "mx.a.test";
+  h.preference = 10;
+  h.ipv4 = {"127.0.0.1", "127.0.0.2", "127.0.0.3"};
+  d.mx.push_back(h);
+  d.resolved_at_ms = 1795867200000;
+  ASSERT_TRUE(store.IngestDomains((*resolve)->ref, {d}, true).ok());
+  ASSERT_TRUE(store.AdvanceCrawls().ok());
+  auto lease = store.LeaseShard("w", 60s);
+  ASSERT_TRUE(lease.ok() && *lease);
+  ASSERT_EQ((*lease)->targets.size(), 3u);
+  std::vector<ProbeResult> part, rest, again;
+  for (const auto& t : (*lease)->targets) {
+    ProbeResult r;
+    r.ip = t.ip;
+    r.port = t.port;
+    r.name = t.mx_name;
+    r.target_id = static_cast<uint64_t>(t.target_id);
+    r.outcome = ProbeOutcome::kNoStartTls;
+    r.started_at_ms = 1795867200000;
+    (part.size() < 2 ? part : rest).push_back(r);
+  }
+  again = {part[0]};
+  // Unrelated new rows of the same crawl, in a batch of a lease that is not current.
+  const LeaseRef other{*id, ShardKind::kProbe, 99, 0};
+  std::vector<ProbeResult> extra = {Plain(1), Plain(2)};
+  // All new: one COPY for the three batches; the last one completes the shard.
+  auto r = store.IngestProbeBatches({{other, &extra, false, "x"},
+                                     {(*lease)->ref, &part, false, "w"},
+                                     {(*lease)->ref, &rest, true, "w"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_FALSE((*r)[0].lease_current);
+  EXPECT_EQ((*r)[0].rows_inserted, 2);
+  EXPECT_TRUE((*r)[1].lease_current);
+  EXPECT_FALSE((*r)[1].shard_done);
+  EXPECT_EQ((*r)[1].rows_inserted, 2);
+  EXPECT_FALSE((*r)[1].merged);
+  EXPECT_TRUE((*r)[2].shard_done);
+  EXPECT_EQ((*r)[2].rows_inserted, 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM shard WHERE kind = 'probe' AND state = 'done' "
+                  "AND items_done = 3"),
+            1);
+  // A re-delivery grouped with a batch that repeats a target within the group: the COPY fails
+  // on the primary key and every batch takes the merge, each counting only what it added.
+  std::vector<ProbeResult> fresh = {Plain(3), Plain(4)}, dup = {Plain(4), Plain(5)};
+  auto m = store.IngestProbeBatches(
+      {{(*lease)->ref, &again, true, "w"}, {other, &fresh, false, "x"}, {other, &dup, false, "x"}});
+  ASSERT_TRUE(m.ok()) << m.status();
+  // The shard was done before this group: the late completion moves nothing.
+  EXPECT_FALSE((*m)[0].lease_current);
+  EXPECT_EQ((*m)[0].rows_inserted, 0);
+  EXPECT_EQ((*m)[1].rows_inserted, 2);
+  EXPECT_TRUE((*m)[1].merged);
+  EXPECT_EQ((*m)[2].rows_inserted, 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe"), 8);
+  EXPECT_EQ(Count("SELECT count(DISTINCT (ip, port, mx_name)) FROM probe"), 8);
+  EXPECT_EQ(Count("SELECT count(*) FROM shard WHERE kind = 'probe' AND items_done = 3"), 1);
+  // A bad address anywhere fails the whole group and stores nothing of it.
+  ProbeResult bad = Plain(7);
+  bad.ip = "nope";
+  std::vector<ProbeResult> good = {Plain(6)}, broken = {bad};
+  auto b = store.IngestProbeBatches({{other, &good, false, "x"}, {other, &broken, false, "x"}});
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe"), 8);
+}
+
 }  // namespace
 }  // namespace mxcensus::storage
