@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/probe_result.h"
+#include "worker/tls/issuer_tables.h"
 #include "worker/tls/ssl_ptr.h"
 
 namespace mxcensus::tls {
@@ -24,6 +25,9 @@ class ChainVerifier {
     std::string ca_file;       // extra trusted CAs (PEM), e.g. the lab CA
     std::string ca_pem;        // extra trusted CAs given as PEM text (tests)
     size_t max_entries = 200000;
+    // Precomputed tables for ECDSA issuers seen often (issuer_tables.h); max 0 turns them off.
+    uint32_t issuer_table_warmup = 512;
+    size_t max_issuer_tables = 32;
   };
   static absl::StatusOr<std::shared_ptr<ChainVerifier>> Create(const Options& options);
 
@@ -34,6 +38,8 @@ class ChainVerifier {
 
   uint64_t cache_hits() const { return hits_; }
   uint64_t cache_misses() const { return misses_; }
+  // Leaf signatures shown valid by an issuer table instead of X509_verify.
+  uint64_t table_verifications() const { return tables_ ? tables_->verified() : 0; }
 
  private:
   struct Verdict {
@@ -41,13 +47,13 @@ class ChainVerifier {
     std::optional<std::string> error;
     CertSummary leaf;
   };
-  explicit ChainVerifier(X509StorePtr store, size_t max_entries)
-      : store_(std::move(store)), max_entries_(max_entries) {}
+  ChainVerifier(X509StorePtr store, const Options& options);
   std::shared_ptr<const Verdict> Verify(X509* leaf, STACK_OF(X509) * chain,
                                         std::string_view leaf_der);
 
   X509StorePtr store_;
   size_t max_entries_;
+  std::unique_ptr<IssuerTables> tables_;  // null when off
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<const Verdict>> cache_;  // GUARDED_BY(mu_)
   uint64_t hits_ = 0;                                                      // GUARDED_BY(mu_)

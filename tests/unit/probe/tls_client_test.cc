@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <openssl/dh.h>
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 #include "tests/unit/probe/cert_util.h"
 #include "worker/tls/chain_verifier.h"
@@ -165,6 +166,111 @@ TEST(TlsClientTest, EachDistinctChainIsVerifiedOnce) {
   }
   EXPECT_EQ(v->cache_misses(), 1u);
   EXPECT_EQ(v->cache_hits(), 4u);
+}
+
+// A CA certificate with the given key usage (MakeCert always grants keyCertSign).
+X509Ptr MakeCaWithUsage(EVP_PKEY* key, const std::string& cn, const std::string& usage) {
+  X509Ptr c(X509_new());
+  X509_set_version(c.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(c.get()), 777);
+  X509_gmtime_adj(X509_getm_notBefore(c.get()), -86400L);
+  X509_gmtime_adj(X509_getm_notAfter(c.get()), 86400L * 365);
+  X509_set_pubkey(c.get(), key);
+  X509_NAME* name = X509_get_subject_name(c.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_set_issuer_name(c.get(), name);
+  X509V3_CTX v3;
+  X509V3_set_ctx_nodb(&v3);
+  X509V3_set_ctx(&v3, c.get(), c.get(), nullptr, nullptr, 0);
+  for (auto [nid, value] : {std::pair<int, std::string>{NID_basic_constraints, "critical,CA:TRUE"},
+                            {NID_key_usage, usage}}) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &v3, nid, value.c_str());
+    X509_add_ext(c.get(), ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  X509_sign(c.get(), key, EVP_sha256());
+  return c;
+}
+
+// The same certificate with one bit of its signature's last byte flipped (still DER).
+X509Ptr CorruptSignature(X509* cert) {
+  std::string der = testing::ToDer(cert);
+  der.back() ^= 0x01;
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+  return X509Ptr(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+}
+
+std::shared_ptr<ChainVerifier> VerifierTrusting(const std::vector<X509*>& roots, bool tables) {
+  ChainVerifier::Options o;
+  o.system_store = false;
+  for (X509* r : roots) o.ca_pem += testing::ToPem(r);
+  o.issuer_table_warmup = 1;
+  o.max_issuer_tables = tables ? 4 : 0;
+  auto v = ChainVerifier::Create(o);
+  EXPECT_TRUE(v.ok()) << v.status();
+  return *v;
+}
+
+// The issuer tables change how fast a leaf's signature is checked, never the verdict: every
+// case gets the same validity and the same OpenSSL error with and without them, and the valid
+// ones did go through a table.
+TEST(TlsClientTest, IssuerTablesKeepEveryVerdict) {
+  const Pki& pki = GetPki();
+  KeyAndCert inter;
+  inter.key = testing::NewEcKey();
+  inter.cert = testing::MakeCert(inter.key.get(), "Test Intermediate", &pki.ca, true);
+  KeyAndCert expired_inter;
+  expired_inter.key = testing::NewEcKey();
+  expired_inter.cert =
+      testing::MakeCert(expired_inter.key.get(), "Test Old Intermediate", &pki.ca, true, -400, -35);
+  KeyAndCert signer_only;  // a root whose key usage omits keyCertSign
+  signer_only.key = testing::NewEcKey();
+  signer_only.cert =
+      MakeCaWithUsage(signer_only.key.get(), "Signer Only Root", "critical,digitalSignature");
+  struct Case {
+    std::string name;
+    KeyAndCert leaf;
+    std::vector<X509*> extra;
+    bool valid;
+  };
+  std::vector<Case> cases;
+  auto add = [&](std::string name, const KeyAndCert* issuer, int nb, int na,
+                 std::vector<X509*> extra, bool valid, bool corrupt = false) {
+    Case c{std::move(name), {}, std::move(extra), valid};
+    c.leaf.key = testing::NewEcKey();
+    c.leaf.cert = testing::MakeCert(c.leaf.key.get(), "mx.example.test", issuer, false, nb, na);
+    if (corrupt) c.leaf.cert = CorruptSignature(c.leaf.cert.get());
+    cases.push_back(std::move(c));
+  };
+  for (int i = 0; i < 3; ++i) add("by root " + std::to_string(i), &pki.ca, -1, 365, {}, true);
+  add("via intermediate", &inter, -1, 365, {inter.cert.get()}, true);
+  add("via intermediate again", &inter, -1, 365, {inter.cert.get()}, true);
+  add("expired", &pki.ca, -400, -35, {}, false);
+  add("not yet valid", &pki.ca, 10, 365, {}, false);
+  add("bad signature", &pki.ca, -1, 365, {}, false, true);
+  add("bad signature via intermediate", &inter, -1, 365, {inter.cert.get()}, false, true);
+  add("expired intermediate", &expired_inter, -1, 365, {expired_inter.cert.get()}, false);
+  add("issuer may not sign certificates", &signer_only, -1, 365, {}, false);
+  add("unknown issuer", &inter, -1, 365, {}, false);
+  add("self-signed", nullptr, -1, 365, {}, false);
+
+  auto with = VerifierTrusting({pki.ca.cert.get(), signer_only.cert.get()}, true);
+  auto without = VerifierTrusting({pki.ca.cert.get(), signer_only.cert.get()}, false);
+  for (const Case& c : cases) {
+    auto ctx = testing::ServerCtx(c.leaf, c.extra, TLS1_2_VERSION, TLS1_3_VERSION);
+    auto a = Handshake(ctx.get(), "mx.example.test", with.get(), "mx.example.test");
+    auto b = Handshake(ctx.get(), "mx.example.test", without.get(), "mx.example.test");
+    ASSERT_EQ(a.step, TlsClient::Step::kComplete) << c.name << ": " << a.error;
+    EXPECT_EQ(a.facts.chain_valid, c.valid) << c.name << ": " << a.facts.verify_error.value_or("");
+    EXPECT_EQ(a.facts.chain_valid, b.facts.chain_valid) << c.name;
+    EXPECT_EQ(a.facts.verify_error, b.facts.verify_error) << c.name;
+  }
+  // Through the root's and the intermediate's tables (warm after one use): the five valid
+  // leaves, the expired and the not yet valid one (good signatures, bad times: reported by the
+  // leaf's steps after the table) and the leaf under the expired intermediate.
+  EXPECT_EQ(with->table_verifications(), 8u);
+  EXPECT_EQ(without->table_verifications(), 0u);
 }
 
 TEST(TlsClientTest, LegacyTls10IsObserved) {

@@ -1,0 +1,252 @@
+#include "worker/tls/issuer_tables.h"
+
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+
+#include <cstring>
+
+#include "common/fn_deleter.h"
+
+namespace mxcensus::tls {
+namespace {
+
+using BnCtxPtr = std::unique_ptr<BN_CTX, FnDeleter<BN_CTX_free>>;
+using BignumPtr = std::unique_ptr<BIGNUM, FnDeleter<BN_free>>;
+using EcGroupPtr = std::unique_ptr<EC_GROUP, FnDeleter<EC_GROUP_free>>;
+using EcPointPtr = std::unique_ptr<EC_POINT, FnDeleter<EC_POINT_free>>;
+using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, FnDeleter<ECDSA_SIG_free>>;
+
+// Entries counted but never warm are forgotten past this many, so that a crawl of millions of
+// distinct issuers (self-signed leaves are their own issuers) cannot grow the map without end.
+constexpr size_t kMaxCountedIssuers = 4096;
+
+// The curves whose OpenSSL code multiplies a non-standard generator through a table: P-256's
+// x86-64 code (ecp_nistz256) does, and it is what most ECDSA CAs use. Other curves' generic
+// code multiplies a lone scalar with its constant-time ladder, ignoring any table.
+bool TableCurve(int nid) { return nid == NID_X9_62_prime256v1; }
+
+// The issuer's curve and encoded point, straight from its SubjectPublicKeyInfo (no key
+// decoding); empty when it is not an EC key on a named curve this class handles.
+std::string IssuerKey(X509* issuer, int* curve_nid) {
+  const ASN1_OBJECT* alg = nullptr;
+  const unsigned char* point = nullptr;
+  int point_len = 0;
+  X509_ALGOR* params = nullptr;
+  if (X509_PUBKEY_get0_param(nullptr, &point, &point_len, &params, X509_get_X509_PUBKEY(issuer)) !=
+          1 ||
+      params == nullptr || point_len <= 0) {
+    return {};
+  }
+  int ptype = 0;
+  const void* pval = nullptr;
+  X509_ALGOR_get0(&alg, &ptype, &pval, params);
+  if (OBJ_obj2nid(alg) != NID_X9_62_id_ecPublicKey || ptype != V_ASN1_OBJECT) return {};
+  int nid = OBJ_obj2nid(static_cast<const ASN1_OBJECT*>(pval));
+  if (!TableCurve(nid)) return {};
+  *curve_nid = nid;
+  std::string key(reinterpret_cast<const char*>(&nid), sizeof nid);
+  key.append(reinterpret_cast<const char*>(point), static_cast<size_t>(point_len));
+  return key;
+}
+
+// The DER of the first element inside the outer SEQUENCE: a certificate's TBSCertificate,
+// exactly the bytes its signature covers.
+std::string_view FirstElement(std::string_view der) {
+  auto header = [](std::string_view in, size_t* len) -> size_t {
+    if (in.size() < 2 || static_cast<unsigned char>(in[0]) != 0x30) return 0;
+    unsigned char b = static_cast<unsigned char>(in[1]);
+    if (b < 0x80) {
+      *len = b;
+      return 2;
+    }
+    size_t n = b & 0x7f;
+    if (n == 0 || n > 4 || in.size() < 2 + n) return 0;
+    size_t v = 0;
+    for (size_t i = 0; i < n; ++i) v = (v << 8) | static_cast<unsigned char>(in[2 + i]);
+    *len = v;
+    return 2 + n;
+  };
+  size_t outer_len = 0;
+  size_t outer = header(der, &outer_len);
+  if (outer == 0 || outer + outer_len != der.size()) return {};
+  std::string_view inner = der.substr(outer);
+  size_t tbs_len = 0;
+  size_t tbs = header(inner, &tbs_len);
+  if (tbs == 0 || tbs + tbs_len > inner.size()) return {};
+  return inner.substr(0, tbs + tbs_len);
+}
+
+const EVP_MD* EcdsaDigest(int sig_nid) {
+  switch (sig_nid) {
+    case NID_ecdsa_with_SHA256:
+      return EVP_sha256();
+    case NID_ecdsa_with_SHA384:
+      return EVP_sha384();
+    case NID_ecdsa_with_SHA512:
+      return EVP_sha512();
+    case NID_ecdsa_with_SHA224:
+      return EVP_sha224();
+    default:
+      return nullptr;
+  }
+}
+
+// OpenSSL 3.0 deprecates the table call for users of EC_KEY-free code paths, yet it is the only
+// way to build the nistz256 table for a generator of our choosing, and 3.x still implements it.
+bool PrecomputeMultiples(EC_GROUP* group, BN_CTX* ctx) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  return EC_GROUP_precompute_mult(group, ctx) == 1;
+#pragma GCC diagnostic pop
+}
+
+BN_CTX* ThreadBnCtx() {
+  thread_local BnCtxPtr ctx(BN_CTX_new());
+  return ctx.get();
+}
+
+}  // namespace
+
+struct IssuerTables::Table {
+  EcGroupPtr curve;         // the standard curve: OpenSSL's built-in table of multiples of G
+  EcGroupPtr by_issuer;     // the same curve with the issuer's Q as generator, and its table
+  BignumPtr order_minus_2;  // s^-1 = s^(n-2) mod n: Montgomery exponentiation beats BN_mod_inverse
+};
+
+IssuerTables::IssuerTables(Options options) : options_(options) {}
+IssuerTables::~IssuerTables() = default;
+
+size_t IssuerTables::tables() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return built_;
+}
+
+std::shared_ptr<const IssuerTables::Table> IssuerTables::Lookup(X509* issuer) {
+  int nid = 0;
+  std::string key = IssuerKey(issuer, &nid);
+  if (key.empty()) return nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) {
+      if (entries_.size() >= kMaxCountedIssuers) {
+        std::erase_if(entries_, [](const auto& kv) { return !kv.second.table; });
+      }
+      it = entries_.emplace(key, Entry{}).first;
+    }
+    Entry& e = it->second;
+    if (e.table) return e.table;
+    if (++e.uses < options_.warmup || e.building || built_ >= options_.max_tables) return nullptr;
+    e.building = true;
+  }
+  // Built outside the lock: a table takes a few milliseconds, other verifications go on.
+  auto table = std::make_shared<Table>();
+  BN_CTX* ctx = ThreadBnCtx();
+  bool ok = false;
+  table->curve.reset(EC_GROUP_new_by_curve_name(nid));
+  if (table->curve) {
+    table->by_issuer.reset(EC_GROUP_dup(table->curve.get()));
+    table->order_minus_2.reset(BN_dup(EC_GROUP_get0_order(table->curve.get())));
+  }
+  if (table->by_issuer && table->order_minus_2 && BN_sub_word(table->order_minus_2.get(), 2) == 1 &&
+      EC_GROUP_get_mont_data(table->curve.get()) != nullptr) {
+    const unsigned char* point = nullptr;
+    int point_len = 0;
+    X509_PUBKEY_get0_param(nullptr, &point, &point_len, nullptr, X509_get_X509_PUBKEY(issuer));
+    EcPointPtr q(EC_POINT_new(table->by_issuer.get()));
+    ok = q && ctx &&
+         EC_POINT_oct2point(table->by_issuer.get(), q.get(), point, static_cast<size_t>(point_len),
+                            ctx) == 1 &&
+         EC_POINT_is_on_curve(table->by_issuer.get(), q.get(), ctx) == 1 &&
+         !EC_POINT_is_at_infinity(table->by_issuer.get(), q.get()) &&
+         EC_GROUP_set_generator(table->by_issuer.get(), q.get(),
+                                EC_GROUP_get0_order(table->curve.get()),
+                                EC_GROUP_get0_cofactor(table->curve.get())) == 1 &&
+         PrecomputeMultiples(table->by_issuer.get(), ctx);
+  }
+  ERR_clear_error();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return nullptr;  // forgotten meanwhile; counted again later
+  it->second.building = false;
+  if (!ok) return nullptr;
+  it->second.table = std::move(table);
+  ++built_;
+  return it->second.table;
+}
+
+bool IssuerTables::Verify(X509* subject, std::string_view subject_der, X509* issuer) {
+  // The forms X509_verify itself refuses are left to it, so that "true" never disagrees.
+  const ASN1_BIT_STRING* sig = nullptr;
+  const X509_ALGOR* outer_alg = nullptr;
+  X509_get0_signature(&sig, &outer_alg, subject);
+  if (sig == nullptr || (sig->flags & 0x7) != 0 ||
+      X509_ALGOR_cmp(outer_alg, X509_get0_tbs_sigalg(subject)) != 0) {
+    return false;
+  }
+  const EVP_MD* md = EcdsaDigest(X509_get_signature_nid(subject));
+  std::string_view tbs = FirstElement(subject_der);
+  if (md == nullptr || tbs.empty()) return false;
+  std::shared_ptr<const Table> table = Lookup(issuer);
+  if (!table) return false;
+
+  // ECDSA-Sig-Value in strict DER, as OpenSSL's verifier demands.
+  const unsigned char* p = sig->data;
+  EcdsaSigPtr es(d2i_ECDSA_SIG(nullptr, &p, sig->length));
+  if (!es) return false;
+  unsigned char* der = nullptr;
+  int der_len = i2d_ECDSA_SIG(es.get(), &der);
+  bool strict = der_len == sig->length && std::memcmp(der, sig->data, der_len) == 0;
+  OPENSSL_free(der);
+  if (!strict) return false;
+
+  const EC_GROUP* curve = table->curve.get();
+  const BIGNUM* order = EC_GROUP_get0_order(curve);
+  const BIGNUM* r = ECDSA_SIG_get0_r(es.get());
+  const BIGNUM* s = ECDSA_SIG_get0_s(es.get());
+  if (BN_is_zero(r) || BN_is_negative(r) || BN_ucmp(r, order) >= 0 || BN_is_zero(s) ||
+      BN_is_negative(s) || BN_ucmp(s, order) >= 0) {
+    return false;
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  if (EVP_Digest(tbs.data(), tbs.size(), digest, &digest_len, md, nullptr) != 1) return false;
+
+  BN_CTX* ctx = ThreadBnCtx();
+  if (ctx == nullptr) return false;
+  BN_CTX_start(ctx);
+  BIGNUM* w = BN_CTX_get(ctx);
+  BIGNUM* m = BN_CTX_get(ctx);
+  BIGNUM* u1 = BN_CTX_get(ctx);
+  BIGNUM* u2 = BN_CTX_get(ctx);
+  BIGNUM* x = BN_CTX_get(ctx);
+  EcPointPtr by_g(EC_POINT_new(curve));
+  EcPointPtr by_q(EC_POINT_new(table->by_issuer.get()));
+  // e = the digest's leftmost bits, as many as the order has (SEC 1, 4.1.4).
+  int order_bits = BN_num_bits(order);
+  size_t e_len = digest_len;
+  if (8 * e_len > static_cast<size_t>(order_bits)) e_len = (order_bits + 7) / 8;
+  bool ok = x != nullptr && by_g && by_q &&
+            BN_mod_exp_mont(w, s, table->order_minus_2.get(), order, ctx,
+                            EC_GROUP_get_mont_data(curve)) == 1 &&
+            BN_bin2bn(digest, static_cast<int>(e_len), m) != nullptr &&
+            (8 * e_len <= static_cast<size_t>(order_bits) ||
+             BN_rshift(m, m, 8 - (order_bits & 7)) == 1) &&
+            BN_mod_mul(u1, m, w, order, ctx) == 1 && BN_mod_mul(u2, r, w, order, ctx) == 1 &&
+            // u1*G and u2*Q, each from its table, then their sum.
+            EC_POINT_mul(curve, by_g.get(), u1, nullptr, nullptr, ctx) == 1 &&
+            EC_POINT_mul(table->by_issuer.get(), by_q.get(), u2, nullptr, nullptr, ctx) == 1 &&
+            EC_POINT_add(curve, by_g.get(), by_g.get(), by_q.get(), ctx) == 1 &&
+            !EC_POINT_is_at_infinity(curve, by_g.get()) &&
+            EC_POINT_get_affine_coordinates(curve, by_g.get(), x, nullptr, ctx) == 1 &&
+            BN_nnmod(x, x, order, ctx) == 1 && BN_ucmp(x, r) == 0;
+  BN_CTX_end(ctx);
+  ERR_clear_error();
+  if (ok) verified_.fetch_add(1, std::memory_order_relaxed);
+  return ok;
+}
+
+}  // namespace mxcensus::tls
