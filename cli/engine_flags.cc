@@ -3,10 +3,20 @@
 #include <tuple>
 
 #include "common/file_util.h"
+#include "worker/net/fd_limit.h"
 #include "worker/net/host_name.h"
 #include "worker/probe/target_input.h"
 
 namespace mxcensus::cli {
+namespace {
+
+std::string CeilingText(size_t ceiling) {
+  return " (one socket per probe, and this process may open " + std::to_string(ceiling) +
+         " for probes: the hard descriptor limit, ulimit -Hn, less " +
+         std::to_string(net::kReservedDescriptors) + "; raise it with LimitNOFILE= or ulimit -Hn)";
+}
+
+}  // namespace
 
 void ProbeEngineFlags::Add(CLI::App* cmd) {
   cmd->add_option("--threads", threads, "Loop threads, each with its own engine (one per core)")
@@ -16,7 +26,7 @@ void ProbeEngineFlags::Add(CLI::App* cmd) {
   cmd->add_option("--slow-concurrency", slow_concurrency,
                   "Probes still waiting for connect or greeting after --slow-after that leave "
                   "the --concurrency budget (all threads; 0 = off; default: 2 x --concurrency, "
-                  "within the 19500 sockets)");
+                  "within the sockets the descriptor limit allows)");
   cmd->add_option("--slow-after", slow_after,
                   "How long a probe may wait for its connect and greeting before it moves to "
                   "the slow budget (0 = never; timeouts are unchanged)")
@@ -69,20 +79,20 @@ absl::StatusOr<probe::ProbeEngineOptions> ProbeEngineFlags::Build() const {
     *ms = *v;
   }
   if (threads < 1 || threads > 64) return absl::InvalidArgumentError("--threads must be 1..64");
-  if (concurrency < 1 || concurrency > 19500) {
-    return absl::InvalidArgumentError(
-        "--concurrency must be 1..19500 (one process holds at most ~19,900 sockets here)");
+  const size_t max_sockets = net::ProbeSocketCeiling();
+  if (concurrency < 1 || concurrency > max_sockets) {
+    return absl::InvalidArgumentError("--concurrency must be 1.." + std::to_string(max_sockets) +
+                                      CeilingText(max_sockets));
   }
   if (slow_concurrency < -1) return absl::InvalidArgumentError("--slow-concurrency must be >= 0");
-  // Sockets: --concurrency and the slow budget share the process's ~19,900 descriptors.
-  constexpr size_t kMaxSockets = 19500;
-  size_t slow = slow_concurrency < 0 ? std::min(2 * concurrency, kMaxSockets - concurrency)
+  // --concurrency and the slow budget share the process's descriptors.
+  size_t slow = slow_concurrency < 0 ? std::min(2 * concurrency, max_sockets - concurrency)
                                      : static_cast<size_t>(slow_concurrency);
-  if (slow_concurrency >= 0 && concurrency + slow > kMaxSockets) {
+  if (slow_concurrency >= 0 && concurrency + slow > max_sockets) {
     return absl::InvalidArgumentError(
-        "--concurrency + --slow-concurrency must be <= 19500 (one process holds at most ~19,900 "
-        "sockets here); got " +
-        std::to_string(concurrency) + " + " + std::to_string(slow));
+        "--concurrency + --slow-concurrency must be <= " + std::to_string(max_sockets) +
+        CeilingText(max_sockets) + "; got " + std::to_string(concurrency) + " + " +
+        std::to_string(slow));
   }
   auto slow_after_ms =
       slow_after == "0" ? absl::StatusOr<uint32_t>(0u) : probe::ParseDurationMs(slow_after);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/result_json.h"
+#include "worker/net/fd_limit.h"
 #include "worker/probe/target_input.h"
 #include "worker/tls/chain_verifier.h"
 #include "worker/tls/client_context.h"
@@ -181,14 +182,6 @@ class LoopThread {
   uint64_t moved_to_slow_ = 0;
 };
 
-void RaiseFdLimit() {
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-}
-
 void ProgressLine(const Shared& s, uint64_t read, bool input_done, double secs) {
   uint64_t done = s.completed.load();
   std::string counts;
@@ -210,7 +203,7 @@ void ProgressLine(const Shared& s, uint64_t read, bool input_done, double secs) 
 
 absl::StatusOr<ProbeRunSummary> RunProbes(const ProbeRunOptions& options, std::istream& in,
                                           std::FILE* out) {
-  RaiseFdLimit();
+  RaiseDescriptorLimit();
   const int n_threads = std::max(1, options.threads);
   probe::ProbeEngineOptions base = options.engine;
   if (!base.tls_context) {

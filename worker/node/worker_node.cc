@@ -9,6 +9,7 @@
 
 #include "proto/convert.h"
 #include "worker/metrics.h"
+#include "worker/net/fd_limit.h"
 #include "worker/node/loop_thread.h"
 
 namespace mxcensus::worker {
@@ -55,6 +56,7 @@ WorkerNode::WorkerNode(WorkerNodeOptions opts, ResultSink* sink)
 absl::StatusOr<std::unique_ptr<WorkerNode>> WorkerNode::Create(WorkerNodeOptions opts,
                                                                ResultSink* sink) {
   if (opts.threads < 1) return absl::InvalidArgumentError("--threads must be at least 1");
+  net::RaiseDescriptorLimit();
   std::unique_ptr<WorkerNode> node(new WorkerNode(std::move(opts), sink));
   const int n = node->opts_.threads;
   std::mutex mu;
