@@ -26,7 +26,7 @@ class ChainVerifier {
     std::string ca_pem;        // extra trusted CAs given as PEM text (tests)
     size_t max_entries = 200000;
     // Precomputed tables for ECDSA issuers seen often (issuer_tables.h); max 0 turns them off.
-    uint32_t issuer_table_warmup = 512;
+    uint32_t issuer_table_warmup = 0;  // 0: per curve (IssuerTables::Options)
     size_t max_issuer_tables = 32;
   };
   static absl::StatusOr<std::shared_ptr<ChainVerifier>> Create(const Options& options);

@@ -12,15 +12,16 @@
 
 namespace mxcensus::tls {
 
-// Fast ECDSA checks of certificate signatures made by issuers seen often.
+// Fast ECDSA checks of certificate signatures made by issuers seen often (P-256, P-384, P-521).
 //
 // Verifying a chain never seen before costs one ECDSA verification of the leaf by its issuer,
-// R = u1*G + u2*Q with Q the issuer's key. OpenSSL keeps a table of multiples of the curve's
-// generator G, but computes u2*Q from scratch every time, and that is most of the verification
-// (PERFORMANCE.md; docs/probe-bench.md). Leaves differ from host to host while their issuers
-// repeat (a handful of CAs sign most MX certificates), so once an issuer key has signed `warmup`
-// certificates, this class builds the same kind of table for Q with OpenSSL's own code (a copy
-// of the curve whose generator is Q, EC_GROUP_precompute_mult) and both halves become lookups.
+// R = u1*G + u2*Q with Q the issuer's key. OpenSSL keeps a table of multiples of P-256's
+// generator G (of no other curve's), and computes u2*Q from scratch every time: most of the
+// verification (PERFORMANCE.md; docs/probe-bench.md). Leaves differ from host to host while their
+// issuers repeat (a handful of CAs sign most MX certificates), so once an issuer key has signed
+// `warmup` certificates, this class builds the same kind of table for Q with OpenSSL's own code (a
+// copy of the curve whose generator is Q, EC_GROUP_precompute_mult; on P-384 and P-521 one for G as
+// well) and both halves become lookups.
 //
 // Only a positive answer is trusted: `Verify` returns true when the signature is shown valid by
 // a table; false means "not shown" (no table yet, another key type or curve, a signature form
@@ -29,8 +30,10 @@ namespace mxcensus::tls {
 class IssuerTables {
  public:
   struct Options {
-    uint32_t warmup = 512;   // certificates an issuer signs before its table is built
-    size_t max_tables = 32;  // ~150 KB each on P-256
+    // Certificates an issuer signs before its table is built; 0: per curve, what the table
+    // costs over what it saves per use (512 on P-256, 8 on P-384 and P-521).
+    uint32_t warmup = 0;
+    size_t max_tables = 32;  // ~150 KB each on P-256, ~100 KB on P-384
   };
   explicit IssuerTables(Options options);
   ~IssuerTables();

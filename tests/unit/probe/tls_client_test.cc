@@ -224,6 +224,10 @@ TEST(TlsClientTest, IssuerTablesKeepEveryVerdict) {
   expired_inter.key = testing::NewEcKey();
   expired_inter.cert =
       testing::MakeCert(expired_inter.key.get(), "Test Old Intermediate", &pki.ca, true, -400, -35);
+  KeyAndCert p384_inter;  // on the generic curve code
+  p384_inter.key = EvpPkeyPtr(EVP_EC_gen("P-384"));
+  p384_inter.cert =
+      testing::MakeCert(p384_inter.key.get(), "Test P-384 Intermediate", &pki.ca, true);
   KeyAndCert signer_only;  // a root whose key usage omits keyCertSign
   signer_only.key = testing::NewEcKey();
   signer_only.cert =
@@ -246,6 +250,9 @@ TEST(TlsClientTest, IssuerTablesKeepEveryVerdict) {
   for (int i = 0; i < 3; ++i) add("by root " + std::to_string(i), &pki.ca, -1, 365, {}, true);
   add("via intermediate", &inter, -1, 365, {inter.cert.get()}, true);
   add("via intermediate again", &inter, -1, 365, {inter.cert.get()}, true);
+  add("via P-384 intermediate", &p384_inter, -1, 365, {p384_inter.cert.get()}, true);
+  add("bad signature via P-384 intermediate", &p384_inter, -1, 365, {p384_inter.cert.get()}, false,
+      true);
   add("expired", &pki.ca, -400, -35, {}, false);
   add("not yet valid", &pki.ca, 10, 365, {}, false);
   add("bad signature", &pki.ca, -1, 365, {}, false, true);
@@ -266,10 +273,10 @@ TEST(TlsClientTest, IssuerTablesKeepEveryVerdict) {
     EXPECT_EQ(a.facts.chain_valid, b.facts.chain_valid) << c.name;
     EXPECT_EQ(a.facts.verify_error, b.facts.verify_error) << c.name;
   }
-  // Through the root's and the intermediate's tables (warm after one use): the five valid
+  // Through the root's and the intermediates' tables (warm after one use): the six valid
   // leaves, the expired and the not yet valid one (good signatures, bad times: reported by the
   // leaf's steps after the table) and the leaf under the expired intermediate.
-  EXPECT_EQ(with->table_verifications(), 8u);
+  EXPECT_EQ(with->table_verifications(), 9u);
   EXPECT_EQ(without->table_verifications(), 0u);
 }
 
