@@ -141,7 +141,7 @@ int Run(const ScanFlags& f, const DbOption& db) {
   std::string state;
   while (true) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    auto info = store.GetCrawl(crawl_id);
+    auto info = store.GetCrawlProgress(crawl_id);
     if (!info.ok()) {
       fprintf(stderr, "\nmxcensus: status: %s\n", std::string(info.status().message()).c_str());
       continue;

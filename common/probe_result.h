@@ -27,9 +27,12 @@ struct CertSummary {
 struct TlsFacts {
   std::string version;  // "TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3"
   std::string cipher;
-  std::string group;            // ECDHE group name; "" for DHE or RSA key transport
-  std::optional<int> dh_bits;   // finite-field DH size when DHE was negotiated
+  std::string group;                   // ECDHE group name; "" for DHE or RSA key transport
+  std::optional<int> dh_bits;          // finite-field DH size when DHE was negotiated
   std::vector<std::string> chain_der;  // raw DER, leaf first, as presented by the peer
+  // Raw SHA-256 of each chain element, when the sender computed it (the pipeline's wire form).
+  // A coordinator receives an element's DER empty when the worker knows it is stored already.
+  std::vector<std::string> chain_sha256;
   std::optional<CertSummary> leaf;
   bool chain_valid = false;
   std::optional<std::string> verify_error;  // OpenSSL's verify error string, unset when valid

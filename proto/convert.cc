@@ -18,12 +18,30 @@ std::optional<int> GetCode(int32_t v) { return v == 0 ? std::nullopt : std::opti
 double PutMs(const std::optional<double>& v) { return v ? *v : -1.0; }
 std::optional<double> GetMs(double v) { return v < 0 ? std::nullopt : std::optional<double>(v); }
 
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Lower- or upper-case hex to bytes; stops at the first pair that is not hex.
 std::string HexToBytes(const std::string& hex) {
   std::string out;
+  out.reserve(hex.size() / 2);
   for (size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    const int hi = HexDigit(hex[i]);
+    const int lo = HexDigit(hex[i + 1]);
+    if (hi < 0 || lo < 0) break;
+    out += static_cast<char>(hi << 4 | lo);
   }
   return out;
+}
+
+void MoveStrings(std::vector<std::string>& from,
+                 google::protobuf::RepeatedPtrField<std::string>* to) {
+  to->Reserve(static_cast<int>(from.size()));
+  for (auto& s : from) to->Add(std::move(s));
 }
 
 void TsFromMs(int64_t ms, google::protobuf::Timestamp* ts) {
@@ -34,19 +52,27 @@ int64_t MsFromTs(const google::protobuf::Timestamp& ts) {
   return ts.seconds() * 1000 + ts.nanos() / 1000000;
 }
 
+void TakeStrings(google::protobuf::RepeatedPtrField<std::string>* from,
+                 std::vector<std::string>& to) {
+  to.reserve(static_cast<size_t>(from->size()));
+  for (auto& s : *from) to.push_back(std::move(s));
+}
+
 }  // namespace
 
-void ToProto(const ProbeResult& in, v1::ProbeResult* out) {
-  out->set_ip(in.ip);
+void ToProto(ProbeResult&& in, v1::ProbeResult* out) {
+  // The strings move into the message: a result's banner, EHLO lines and chain DER are not
+  // copied on their way to the wire.
+  out->set_ip(std::move(in.ip));
   out->set_port(in.port);
-  out->set_name(in.name);
-  out->set_tag(in.tag);
+  out->set_name(std::move(in.name));
+  out->set_tag(std::move(in.tag));
   out->set_outcome(static_cast<v1::ProbeOutcome>(static_cast<int>(in.outcome) + 1));
   out->set_stage(static_cast<v1::ProbeStage>(static_cast<int>(in.stage) + 1));
-  if (in.error) out->set_error(*in.error);
-  out->set_banner(in.banner);
-  for (const auto& e : in.ehlo) out->add_ehlo(e);
-  for (const auto& e : in.ehlo_tls) out->add_ehlo_tls(e);
+  if (in.error) out->set_error(std::move(*in.error));
+  out->set_banner(std::move(in.banner));
+  MoveStrings(in.ehlo, out->mutable_ehlo());
+  MoveStrings(in.ehlo_tls, out->mutable_ehlo_tls());
   out->set_helo_fallback(in.helo_fallback);
   out->set_pipelined_after_starttls(in.pipelined_after_starttls);
   auto* c = out->mutable_codes();
@@ -57,30 +83,32 @@ void ToProto(const ProbeResult& in, v1::ProbeResult* out) {
   PutCode(in.codes.ehlo_tls, c, &v1::ReplyCodes::set_ehlo_tls);
   PutCode(in.codes.quit, c, &v1::ReplyCodes::set_quit);
   if (in.tls) {
-    const TlsFacts& t = *in.tls;
+    TlsFacts& t = *in.tls;
     auto* o = out->mutable_tls();
-    o->set_version(t.version);
-    o->set_cipher(t.cipher);
-    o->set_group(t.group);
+    o->set_version(std::move(t.version));
+    o->set_cipher(std::move(t.cipher));
+    o->set_group(std::move(t.group));
     o->set_dh_bits(t.dh_bits ? *t.dh_bits : -1);
-    for (const auto& der : t.chain_der) o->add_chain(der);
+    MoveStrings(t.chain_der, o->mutable_chain());
+    MoveStrings(t.chain_sha256, o->mutable_chain_sha256());
     if (t.leaf) {
+      CertSummary& s = *t.leaf;
       auto* l = o->mutable_leaf();
-      l->set_sha256(HexToBytes(t.leaf->sha256_hex));
-      l->set_subject(t.leaf->subject);
-      l->set_issuer(t.leaf->issuer);
-      for (const auto& s : t.leaf->sans) l->add_sans(s);
-      l->mutable_not_before()->set_seconds(t.leaf->not_before);
-      l->mutable_not_after()->set_seconds(t.leaf->not_after);
-      l->set_key_type(t.leaf->key_type);
-      l->set_key_bits(t.leaf->key_bits);
-      l->set_sig_alg(t.leaf->sig_alg);
-      l->set_self_signed(t.leaf->self_signed);
+      l->set_sha256(HexToBytes(s.sha256_hex));
+      l->set_subject(std::move(s.subject));
+      l->set_issuer(std::move(s.issuer));
+      MoveStrings(s.sans, l->mutable_sans());
+      l->mutable_not_before()->set_seconds(s.not_before);
+      l->mutable_not_after()->set_seconds(s.not_after);
+      l->set_key_type(std::move(s.key_type));
+      l->set_key_bits(s.key_bits);
+      l->set_sig_alg(std::move(s.sig_alg));
+      l->set_self_signed(s.self_signed);
     }
     o->set_chain_valid(t.chain_valid);
-    if (t.verify_error) o->set_verify_error(*t.verify_error);
+    if (t.verify_error) o->set_verify_error(std::move(*t.verify_error));
     o->set_name_match(t.name_match);
-    if (t.alert) o->set_alert(*t.alert);
+    if (t.alert) o->set_alert(std::move(*t.alert));
     o->set_handshake_complete(t.handshake_complete);
   }
   auto* tm = out->mutable_timing();
@@ -96,22 +124,28 @@ void ToProto(const ProbeResult& in, v1::ProbeResult* out) {
   out->set_target_id(in.target_id);
 }
 
-ProbeResult FromProto(const v1::ProbeResult& in) {
+void ToProto(const ProbeResult& in, v1::ProbeResult* out) {
+  ProbeResult copy = in;
+  ToProto(std::move(copy), out);
+}
+
+ProbeResult FromProto(v1::ProbeResult&& in) {
+  // The message's strings move out (the coordinator's path: chain DER is not copied again).
   ProbeResult r;
-  r.ip = in.ip();
+  r.ip = std::move(*in.mutable_ip());
   r.port = static_cast<uint16_t>(in.port());
-  r.name = in.name();
-  r.tag = in.tag();
+  r.name = std::move(*in.mutable_name());
+  r.tag = std::move(*in.mutable_tag());
   int outcome_index = static_cast<int>(in.outcome()) - 1;
   r.outcome = outcome_index >= 0 && outcome_index < kProbeOutcomeCount
                   ? static_cast<ProbeOutcome>(outcome_index)
                   : ProbeOutcome::kProtocolError;
   int s = static_cast<int>(in.stage()) - 1;
   r.stage = s >= 0 && s < kProbeStageCount ? static_cast<ProbeStage>(s) : ProbeStage::kConnect;
-  if (!in.error().empty()) r.error = in.error();
-  r.banner = in.banner();
-  r.ehlo.assign(in.ehlo().begin(), in.ehlo().end());
-  r.ehlo_tls.assign(in.ehlo_tls().begin(), in.ehlo_tls().end());
+  if (!in.error().empty()) r.error = std::move(*in.mutable_error());
+  r.banner = std::move(*in.mutable_banner());
+  TakeStrings(in.mutable_ehlo(), r.ehlo);
+  TakeStrings(in.mutable_ehlo_tls(), r.ehlo_tls);
   r.helo_fallback = in.helo_fallback();
   r.pipelined_after_starttls = in.pipelined_after_starttls();
   r.codes.banner = GetCode(in.codes().banner());
@@ -121,32 +155,33 @@ ProbeResult FromProto(const v1::ProbeResult& in) {
   r.codes.ehlo_tls = GetCode(in.codes().ehlo_tls());
   r.codes.quit = GetCode(in.codes().quit());
   if (in.has_tls()) {
-    const auto& o = in.tls();
+    auto& o = *in.mutable_tls();
     TlsFacts t;
-    t.version = o.version();
-    t.cipher = o.cipher();
-    t.group = o.group();
+    t.version = std::move(*o.mutable_version());
+    t.cipher = std::move(*o.mutable_cipher());
+    t.group = std::move(*o.mutable_group());
     if (o.dh_bits() >= 0) t.dh_bits = o.dh_bits();
-    t.chain_der.assign(o.chain().begin(), o.chain().end());
+    TakeStrings(o.mutable_chain(), t.chain_der);
+    TakeStrings(o.mutable_chain_sha256(), t.chain_sha256);
     if (o.has_leaf()) {
-      const auto& l = o.leaf();
+      auto& l = *o.mutable_leaf();
       CertSummary c;
       c.sha256_hex = HexEncode(l.sha256());
-      c.subject = l.subject();
-      c.issuer = l.issuer();
-      c.sans.assign(l.sans().begin(), l.sans().end());
+      c.subject = std::move(*l.mutable_subject());
+      c.issuer = std::move(*l.mutable_issuer());
+      TakeStrings(l.mutable_sans(), c.sans);
       c.not_before = l.not_before().seconds();
       c.not_after = l.not_after().seconds();
-      c.key_type = l.key_type();
+      c.key_type = std::move(*l.mutable_key_type());
       c.key_bits = l.key_bits();
-      c.sig_alg = l.sig_alg();
+      c.sig_alg = std::move(*l.mutable_sig_alg());
       c.self_signed = l.self_signed();
       t.leaf = std::move(c);
     }
     t.chain_valid = o.chain_valid();
-    if (!o.verify_error().empty()) t.verify_error = o.verify_error();
+    if (!o.verify_error().empty()) t.verify_error = std::move(*o.mutable_verify_error());
     t.name_match = o.name_match();
-    if (!o.alert().empty()) t.alert = o.alert();
+    if (!o.alert().empty()) t.alert = std::move(*o.mutable_alert());
     t.handshake_complete = o.handshake_complete();
     r.tls = std::move(t);
   }
@@ -162,6 +197,11 @@ ProbeResult FromProto(const v1::ProbeResult& in) {
   r.started_at_ms = MsFromTs(in.started_at());
   r.target_id = in.target_id();
   return r;
+}
+
+ProbeResult FromProto(const v1::ProbeResult& in) {
+  v1::ProbeResult copy = in;
+  return FromProto(std::move(copy));
 }
 
 void ToProto(const DomainResult& in, v1::DomainResult* out) {

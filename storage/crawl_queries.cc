@@ -83,6 +83,33 @@ absl::StatusOr<CrawlInfo> CrawlStore::GetCrawl(int64_t crawl_id) {
   });
 }
 
+absl::StatusOr<CrawlInfo> CrawlStore::GetCrawlProgress(int64_t crawl_id) {
+  return Run<CrawlInfo>("crawl progress", [&](pqxx::connection& c) -> absl::StatusOr<CrawlInfo> {
+    pqxx::work tx(c);
+    auto rows = tx.exec_params(
+        std::string("SELECT ") + kInfoColumns +
+            ", (SELECT coalesce(sum(items_done), 0) FROM shard s WHERE s.crawl_id = crawl.crawl_id"
+            "   AND s.kind = 'resolve') AS resolved,"
+            " (SELECT coalesce(sum(items_done), 0) FROM shard s WHERE s.crawl_id = crawl.crawl_id"
+            "   AND s.kind = 'probe') AS probed FROM crawl WHERE crawl_id = $1",
+        crawl_id);
+    if (rows.empty()) return absl::NotFoundError("no crawl " + std::to_string(crawl_id));
+    const auto& row = rows[0];
+    CrawlInfo info;
+    info.crawl_id = row["crawl_id"].as<int64_t>();
+    info.name = row["name"].as<std::string>();
+    info.state = row["state"].as<std::string>();
+    info.port = static_cast<uint16_t>(row["port"].as<int>());
+    info.domains_total = row["domains_total"].as<int64_t>();
+    info.targets_total = row["targets_total"].as<int64_t>();
+    info.created_at_ms = ToMs(row["created"]);
+    info.finished_at_ms = ToMs(row["finished"]);
+    info.domains_resolved = row["resolved"].as<int64_t>();
+    info.targets_probed = row["probed"].as<int64_t>();
+    return info;
+  });
+}
+
 absl::StatusOr<std::vector<CrawlInfo>> CrawlStore::ListCrawls(int limit) {
   using R = std::vector<CrawlInfo>;
   return Run<R>("list crawls", [&](pqxx::connection& c) -> absl::StatusOr<R> {

@@ -162,6 +162,10 @@ class CrawlStore {
   absl::StatusOr<std::vector<int64_t>> AdvanceCrawls();
 
   absl::StatusOr<CrawlInfo> GetCrawl(int64_t crawl_id);
+  // State and progress only, for a progress line polled twice a second: domains_resolved and
+  // targets_probed are the shards' items done (no outcomes, shards_failed 0). GetCrawl counts
+  // the crawl's domain and probe rows, which at 100,000 targets cost PostgreSQL tens of ms.
+  absl::StatusOr<CrawlInfo> GetCrawlProgress(int64_t crawl_id);
   // Newest first.
   absl::StatusOr<std::vector<CrawlInfo>> ListCrawls(int limit);
   absl::StatusOr<CrawlHeadline> Headline(int64_t crawl_id);

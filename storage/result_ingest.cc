@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <tuple>
 #include <unordered_map>
@@ -105,6 +106,8 @@ struct BatchCerts {
   // The digest of every chain element of every row, in order: rendering the rows then needs
   // no second lookup (each one compares a whole DER, cold in memory by then).
   std::vector<const std::string*> chain_sha256;
+  // Chain elements a worker sent by SHA-256 alone (their DER empty): stored already, it says.
+  std::vector<const std::string*> referenced;
 };
 
 BatchCerts CollectCertificates(const std::vector<CrawlStore::ProbeBatch>& batches,
@@ -119,6 +122,11 @@ BatchCerts CollectCertificates(const std::vector<CrawlStore::ProbeBatch>& batche
       if (!r.tls) continue;
       for (size_t i = 0; i < r.tls->chain_der.size(); ++i) {
         const std::string& der = r.tls->chain_der[i];
+        if (der.empty() && i < r.tls->chain_sha256.size()) {
+          out.referenced.push_back(&r.tls->chain_sha256[i]);
+          out.chain_sha256.push_back(&r.tls->chain_sha256[i]);
+          continue;
+        }
         const CertSummary* summary = i == 0 && r.tls->leaf ? &*r.tls->leaf : nullptr;
         auto [it, fresh] = certs.try_emplace(der);
         if (fresh) {
@@ -293,6 +301,38 @@ std::vector<std::pair<std::string, bool>> CopyCertificates(
   return sent;
 }
 
+// Every certificate a batch names by SHA-256 alone must be stored: a worker leaves a DER out
+// only after a batch that carried it was acked, but a coordinator restarted on another database
+// (or a bug) must not leave rows pointing at nothing. FAILED_PRECONDITION when one is missing
+// (the caller has the worker send the batch again with its DER); stored ones not in `known`
+// are added to it.
+absl::Status CheckReferences(pqxx::work& tx, const BatchCerts& certs,
+                             std::unordered_map<std::string, bool>& known) {
+  std::map<std::string, std::string> ask;  // hex -> raw, not in `known`
+  for (const std::string* sha : certs.referenced) {
+    if (sha->size() != 32) {
+      return absl::InvalidArgumentError("a chain element without DER has a " +
+                                        std::to_string(sha->size()) + "-byte SHA-256");
+    }
+    if (!known.contains(*sha)) ask.emplace(HexEncode(*sha), *sha);
+  }
+  if (ask.empty()) return absl::OkStatus();
+  std::string list;  // hex digits only: safe to inline
+  for (const auto& [hex, raw] : ask) list += (list.empty() ? "'\\x" : ", '\\x") + hex + "'::bytea";
+  for (const auto& row : tx.exec("SELECT encode(sha256, 'hex'), subject IS NOT NULL "
+                                 "FROM certificate WHERE sha256 IN (" +
+                                 list + ")")) {
+    auto it = ask.find(row[0].as<std::string>());
+    if (it == ask.end()) continue;
+    known[it->second] = row[1].as<bool>();
+    ask.erase(it);
+  }
+  if (ask.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(std::to_string(ask.size()) +
+                                       " certificate(s) named by SHA-256 alone are not stored (" +
+                                       ask.begin()->first + ")");
+}
+
 // A fast-path COPY is sent in pieces of about this size while the rest of the batch is rendered.
 constexpr size_t kCopyPieceBytes = 128 << 10;
 
@@ -394,6 +434,7 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
           for (size_t i : order) out[i].lease_current = LeaseIsCurrent(tx, batches[i].lease);
         }
         const BatchCerts certs = CollectCertificates(batches, der_digests_, der_digest_bytes_);
+        if (auto st = CheckReferences(tx, certs, known_certs_); !st.ok()) return st;
         const auto sent = CopyCertificates(tx, certs, known_certs_, ensure_staging);
         // Where each batch's chain digests start in certs.chain_sha256.
         std::vector<size_t> sha_start(n, 0);

@@ -72,7 +72,7 @@ void SessionReactor::OnReadDone(bool ok) {
   if (!finished_) StartRead(&in_);
 }
 
-void SessionReactor::Handle(const v1::WorkerMessage& m) {
+void SessionReactor::Handle(v1::WorkerMessage& m) {
   switch (m.msg_case()) {
     case v1::WorkerMessage::kHello: {
       std::lock_guard lock(mu_);
@@ -88,7 +88,7 @@ void SessionReactor::Handle(const v1::WorkerMessage& m) {
       break;
     }
     case v1::WorkerMessage::kResults:
-      OnBatch(m.results());
+      OnBatch(*m.mutable_results());
       break;
     case v1::WorkerMessage::kHeartbeat: {
       std::string owner;
@@ -116,7 +116,7 @@ void SessionReactor::Handle(const v1::WorkerMessage& m) {
   }
 }
 
-void SessionReactor::OnBatch(const v1::ResultBatch& batch) {
+void SessionReactor::OnBatch(v1::ResultBatch& batch) {
   std::string owner;
   {
     std::lock_guard lock(mu_);
@@ -130,6 +130,18 @@ void SessionReactor::OnBatch(const v1::ResultBatch& batch) {
   auto done = [core, h = handle_, ref, batch_id,
                start = Clock::now()](const absl::StatusOr<storage::IngestResult>& r) {
     std::lock_guard lock(h->mu);
+    if (absl::IsFailedPrecondition(r.status())) {
+      // It named a certificate by SHA-256 alone that is not stored (the database is not the
+      // one the worker's earlier batches went to). Nothing of it was stored: ending the stream
+      // makes the worker send it again, with every DER, on its next stream.
+      fprintf(stderr, "coordinator: refusing a batch: %s\n",
+              std::string(r.status().message()).c_str());
+      if (h->reactor == nullptr) return;
+      std::lock_guard rl(h->reactor->mu_);
+      h->reactor->FinishLocked(
+          grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, std::string(r.status().message())));
+      return;
+    }
     if (h->reactor == nullptr) return;  // committed or not, the worker re-sends after reconnecting
     if (!r.ok()) {
       // Not acked: the worker keeps the batch. Closing the stream makes it reconnect and re-send.
@@ -161,7 +173,7 @@ void SessionReactor::OnBatch(const v1::ResultBatch& batch) {
   DbExecutor::ProbeIngest ingest;
   ingest.lease = ref;
   ingest.results.reserve(static_cast<size_t>(batch.probes_size()));
-  for (const auto& p : batch.probes()) ingest.results.push_back(FromProto(p));
+  for (auto& p : *batch.mutable_probes()) ingest.results.push_back(FromProto(std::move(p)));
   ingest.shard_complete = complete;
   ingest.worker = std::move(owner);
   ingest.done = std::move(done);

@@ -44,8 +44,8 @@ class SessionReactor final
   const std::shared_ptr<SessionHandle>& handle() const { return handle_; }
 
  private:
-  void Handle(const v1::WorkerMessage& message);
-  void OnBatch(const v1::ResultBatch& batch);
+  void Handle(v1::WorkerMessage& message);
+  void OnBatch(v1::ResultBatch& batch);  // moves the results out
   // REQUIRES: mu_ held.
   void PumpLocked();
   void FinishLocked(const grpc::Status& status);

@@ -252,7 +252,7 @@ void WorkerNode::RunShard(ThreadState* t, v1::ShardAssignment a) {
     target.target_id = pt.target_id();
     t->engine->Submit(std::move(target), [this, t, key, run](ProbeResult&& res) {
       if (auto* m = opts_.metrics) m->ObserveProbe(res);
-      ToProto(res, run->pending.add_probes());
+      ToProto(std::move(res), run->pending.add_probes());
       counters_.probes++;
       ItemDone(t, key, run);
     });

@@ -7,6 +7,7 @@
 #include "common/file_util.h"
 #include "common/version.h"
 #include "worker/metrics.h"
+#include "worker/tls/session_facts.h"
 
 namespace mxcensus::worker {
 namespace {
@@ -185,8 +186,11 @@ void SessionClient::ConnectLoop() {
         h->set_threads(opts_.threads);
         stream->Send(std::move(hello));
         // Whatever the last stream did not get acked goes again: the coordinator's merge makes
-        // a second delivery a no-op.
-        for (const auto& [id, m] : unacked_) {
+        // a second delivery a no-op. With every DER: this coordinator has not acked any yet.
+        stored_certs_.clear();
+        for (auto& [id, entry] : unacked_) {
+          RestoreElidedLocked(entry);
+          const auto& m = entry.message;
           if (opts_.metrics) opts_.metrics->results_sent->Increment(ResultCount(m->results()));
           stream->Send(m);
         }
@@ -253,7 +257,15 @@ void SessionClient::OnStreamMessage(const v1::CoordinatorMessage& m) {
         auto it = unacked_.find(id);
         if (it == unacked_.end()) continue;  // a re-sent batch acked twice
         if (opts_.metrics)
-          opts_.metrics->results_acked->Increment(ResultCount(it->second->results()));
+          opts_.metrics->results_acked->Increment(ResultCount(it->second.message->results()));
+        // Committed with the batch: later batches name these by SHA-256 alone.
+        if (stored_certs_.size() + it->second.carried.size() > kStoredCertsMax) {
+          stored_certs_.clear();  // bounded; forgetting only costs a DER sent again
+        }
+        for (auto& [sha, with_summary] : it->second.carried) {
+          bool& v = stored_certs_[std::move(sha)];
+          v = v || with_summary;
+        }
         unacked_.erase(it);
       }
       if (opts_.metrics) opts_.metrics->unacked->Set(static_cast<double>(unacked_.size()));
@@ -272,19 +284,64 @@ void SessionClient::OnStreamMessage(const v1::CoordinatorMessage& m) {
 }
 
 void SessionClient::OnBatch(v1::ResultBatch batch) {
+  // Each chain element's SHA-256, outside the lock: the coordinator's name for a certificate.
+  for (auto& p : *batch.mutable_probes()) {
+    if (!p.has_tls() || p.tls().chain_size() == 0) continue;
+    auto* t = p.mutable_tls();
+    t->clear_chain_sha256();
+    for (const auto& der : t->chain()) t->add_chain_sha256(tls::Sha256Digest(der));
+  }
   std::lock_guard lock(mu_);
   const uint64_t id = next_batch_id_++;
   batch.set_batch_id(id);
   const double n = ResultCount(batch);
+  Unacked entry;
+  ElideStoredLocked(batch, entry);
   auto m = std::make_shared<v1::WorkerMessage>();
   m->mutable_results()->Swap(&batch);
-  std::shared_ptr<const v1::WorkerMessage> shared = std::move(m);
+  entry.message = std::move(m);
   if (stream_ != nullptr) {
-    stream_->Send(shared);
+    stream_->Send(entry.message);
     if (opts_.metrics) opts_.metrics->results_sent->Increment(n);
   }
-  unacked_.emplace(id, std::move(shared));
+  unacked_.emplace(id, std::move(entry));
   if (opts_.metrics) opts_.metrics->unacked->Set(static_cast<double>(unacked_.size()));
+}
+
+void SessionClient::ElideStoredLocked(v1::ResultBatch& batch, Unacked& entry) {
+  for (int p = 0; p < batch.probes_size(); ++p) {
+    auto* t = batch.mutable_probes(p)->mutable_tls();
+    if (t->chain_size() == 0 || t->chain_sha256_size() != t->chain_size()) continue;
+    for (int i = 0; i < t->chain_size(); ++i) {
+      const std::string& sha = t->chain_sha256(i);
+      // The leaf's summary travels with the result; the coordinator stores it with the
+      // certificate when it first sees it as a leaf. A certificate stored without one (as an
+      // intermediate) goes once more as a leaf.
+      const bool with_summary = i == 0 && t->has_leaf();
+      auto it = stored_certs_.find(sha);
+      if (it != stored_certs_.end() && (it->second || !with_summary)) {
+        entry.elided.push_back(ElidedDer{p, i, std::string()});
+        entry.elided.back().der.swap(*t->mutable_chain(i));
+      } else {
+        entry.carried.emplace_back(sha, with_summary);
+      }
+    }
+  }
+}
+
+void SessionClient::RestoreElidedLocked(Unacked& entry) {
+  if (entry.elided.empty()) return;
+  // Rare (a batch going again on a new stream): a copy, since the old stream may still hold
+  // the message.
+  auto full = std::make_shared<v1::WorkerMessage>(*entry.message);
+  auto* batch = full->mutable_results();
+  for (auto& e : entry.elided) {
+    auto* t = batch->mutable_probes(e.probe)->mutable_tls();
+    entry.carried.emplace_back(t->chain_sha256(e.element), e.element == 0 && t->has_leaf());
+    t->mutable_chain(e.element)->swap(e.der);
+  }
+  entry.elided.clear();
+  entry.message = std::move(full);
 }
 
 void SessionClient::OnShardFinished() {

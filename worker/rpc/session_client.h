@@ -10,6 +10,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "proto/mxcensus.grpc.pb.h"
 #include "worker/node/worker_node.h"
@@ -69,10 +71,33 @@ class SessionClient : public ResultSink {
   std::unique_ptr<v1::Coordinator::Stub> stub_;
   WorkerNode* node_ = nullptr;
 
+  // A chain element's DER left out of a batch (its SHA-256 stands in): kept until the batch is
+  // acked, to put back should the batch go again on a new stream.
+  struct ElidedDer {
+    int probe = 0;    // index in the batch
+    int element = 0;  // index in the chain
+    std::string der;
+  };
+  struct Unacked {
+    std::shared_ptr<const v1::WorkerMessage> message;  // shared with the stream's write queue
+    std::vector<ElidedDer> elided;
+    // Certificates whose DER the message carries (SHA-256, as a leaf with its summary): the
+    // coordinator stores them by the time it acks the batch.
+    std::vector<std::pair<std::string, bool>> carried;
+  };
+  // Leaves out every DER the current stream's coordinator has acked as stored. REQUIRES: mu_.
+  void ElideStoredLocked(v1::ResultBatch& batch, Unacked& entry);
+  // The message of `entry` with every left-out DER back in it. REQUIRES: mu_.
+  static void RestoreElidedLocked(Unacked& entry);
+
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  // By batch id, sent order; shared with the stream's write queue (never copied).
-  std::map<uint64_t, std::shared_ptr<const v1::WorkerMessage>> unacked_;
+  // By batch id, sent order.
+  std::map<uint64_t, Unacked> unacked_;
+  // SHA-256 of certificates acked as stored on the current stream -> stored with a leaf summary.
+  // Forgotten at each new stream (the coordinator may be another one, on another database).
+  std::unordered_map<std::string, bool> stored_certs_;
+  static constexpr size_t kStoredCertsMax = 200000;
   uint64_t next_batch_id_ = 1;
   Stream* stream_ = nullptr;  // the live stream, if any
   bool draining_ = false;

@@ -97,15 +97,21 @@ void Sha256::Update(std::string_view bytes) {
   EVP_DigestUpdate(ctx_.get(), bytes.data(), bytes.size());
 }
 
-std::string Sha256::HexDigest() {
+std::string Sha256::Digest() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx_.get(), md, &len);
+  return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+std::string Sha256::HexDigest() {
+  const std::string md = Digest();
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(len * 2, '\0');
-  for (unsigned int i = 0; i < len; ++i) {
-    out[2 * i] = kHex[md[i] >> 4];
-    out[2 * i + 1] = kHex[md[i] & 15];
+  std::string out(md.size() * 2, '\0');
+  for (size_t i = 0; i < md.size(); ++i) {
+    const auto b = static_cast<unsigned char>(md[i]);
+    out[2 * i] = kHex[b >> 4];
+    out[2 * i + 1] = kHex[b & 15];
   }
   return out;
 }
@@ -114,6 +120,12 @@ std::string Sha256Hex(std::string_view bytes) {
   Sha256 h;
   h.Update(bytes);
   return h.HexDigest();
+}
+
+std::string Sha256Digest(std::string_view bytes) {
+  Sha256 h;
+  h.Update(bytes);
+  return h.Digest();
 }
 
 void CollectSessionFacts(SSL* ssl, TlsFacts* facts) {

@@ -21,6 +21,8 @@ CertSummary SummarizeCertificate(X509* cert, std::string_view der = {});
 
 // Lower-case hex SHA-256 of `bytes`.
 std::string Sha256Hex(std::string_view bytes);
+// The raw 32 bytes of SHA-256 of `bytes`.
+std::string Sha256Digest(std::string_view bytes);
 
 // Incremental SHA-256 with the algorithm fetched once per process: EVP_Digest(...,
 // EVP_sha256(), ...) fetches it from the provider on every call (OpenSSL 3.0), which costs more
@@ -30,6 +32,7 @@ class Sha256 {
   Sha256();
   void Update(std::string_view bytes);
   std::string HexDigest();  // ends this hash
+  std::string Digest();     // ends this hash: the raw bytes
 
  private:
   std::unique_ptr<EVP_MD_CTX, FnDeleter<EVP_MD_CTX_free>> ctx_;
