@@ -322,6 +322,7 @@ void SessionClient::ElideStoredLocked(v1::ResultBatch& batch, Unacked& entry) {
       if (it != stored_certs_.end() && (it->second || !with_summary)) {
         entry.elided.push_back(ElidedDer{p, i, std::string()});
         entry.elided.back().der.swap(*t->mutable_chain(i));
+        ders_elided_++;
       } else {
         entry.carried.emplace_back(sha, with_summary);
       }

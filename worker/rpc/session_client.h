@@ -57,6 +57,8 @@ class SessionClient : public ResultSink {
 
   size_t unacked() const;
   uint64_t reconnects() const { return reconnects_.load(); }
+  // Chain elements sent by SHA-256 alone (their DER stored at the coordinator already).
+  uint64_t ders_elided() const { return ders_elided_.load(); }
   bool connected() const;
 
  private:
@@ -104,6 +106,7 @@ class SessionClient : public ResultSink {
   bool stopping_ = false;
   std::chrono::milliseconds heartbeat_;  // guarded by mu_; shrinks to a third of the lease
   std::atomic<uint64_t> reconnects_{0};
+  std::atomic<uint64_t> ders_elided_{0};
   std::thread connect_thread_;
   std::thread heartbeat_thread_;
 };

@@ -1,0 +1,250 @@
+// A worker sends each certificate's DER once per stream: once a batch that carried it is acked,
+// later results name it by SHA-256 alone. Checked against a real coordinator and PostgreSQL:
+// every certificate is stored exactly once and every probe row's chain is complete; a batch
+// left without its DER while the stream was down goes again with it, to a coordinator on another
+// database; and a coordinator never stores a batch that names a certificate it does not have.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+
+#include <thread>
+
+#include "coordinator/server.h"
+#include "proto/convert.h"
+#include "proto/mxcensus.grpc.pb.h"
+#include "storage/crawl_store.h"
+#include "storage/migrations.h"
+#include "tests/harness/test_db.h"
+#include "worker/node/worker_node.h"
+#include "worker/rpc/session_client.h"
+
+namespace mxcensus {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string Sha256(const std::string& der) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(der.data(), der.size(), md, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<char*>(md), len);
+}
+
+// Migrates `db` and creates an empty crawl in it: id 1 in a fresh database.
+int64_t NewCrawl(const testing::TestDatabase& db) {
+  auto c = db.Connect();
+  EXPECT_TRUE(storage::Migrate(*c).ok());
+  storage::CrawlStore store(db.dsn());
+  storage::CrawlSpec spec;
+  spec.name = "certs";
+  auto id = store.CreateCrawl(spec, {});
+  EXPECT_TRUE(id.ok()) << id.status();
+  return id.ok() ? *id : 0;
+}
+
+// A result of host `i` presenting `chain` (leaf first).
+ProbeResult WithChain(int i, std::vector<std::string> chain) {
+  ProbeResult r;
+  r.ip = "192.0.2." + std::to_string(i);
+  r.port = 25;
+  r.name = "mx" + std::to_string(i) + ".example.test";
+  r.outcome = ProbeOutcome::kStartTlsOk;
+  r.stage = ProbeStage::kQuit;
+  r.banner = "220 hi";
+  r.timing_ms.total = 3;
+  r.started_at_ms = 1795867200000 + i;
+  TlsFacts t;
+  t.version = "TLSv1.3";
+  t.chain_der = std::move(chain);
+  CertSummary leaf;
+  leaf.subject = "CN=" + r.name;
+  t.leaf = leaf;
+  t.handshake_complete = true;
+  r.tls = t;
+  return r;
+}
+
+// A batch of hosts [from, from + n), all presenting the same two-certificate chain. The lease
+// is not current (no shard): the results are stored, no shard moves.
+v1::ResultBatch Batch(int64_t crawl, int from, int n) {
+  v1::ResultBatch b;
+  b.set_crawl_id(static_cast<uint64_t>(crawl));
+  b.set_kind(v1::SHARD_KIND_PROBE);
+  for (int i = from; i < from + n; ++i) {
+    ToProto(WithChain(i, {"leaf-der-shared", "intermediate-der"}), b.add_probes());
+  }
+  return b;
+}
+
+class CertReferenceTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<coordinator::CoordinatorServer> StartCoordinator(const testing::TestDatabase& db,
+                                                                   int port) {
+    coordinator::CoordinatorOptions core;
+    core.dsn = db.dsn();
+    coordinator::ServerOptions opts;
+    opts.listen = "127.0.0.1:" + std::to_string(port);
+    auto s = coordinator::CoordinatorServer::Start(core, opts);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *std::move(s) : nullptr;
+  }
+  static bool WaitAcked(const worker::SessionClient& c) {
+    for (int i = 0; i < 300 && c.unacked() > 0; ++i) std::this_thread::sleep_for(50ms);
+    return c.unacked() == 0;
+  }
+  // Every probe row of the crawl names both certificates of the chain, and both are stored.
+  static void ExpectChainsComplete(const testing::TestDatabase& db, int64_t rows) {
+    const std::string id = "1";
+    EXPECT_EQ(db.Count("SELECT count(*) FROM probe WHERE crawl_id = " + id), rows);
+    EXPECT_EQ(db.Count("SELECT count(*) FROM probe WHERE crawl_id = " + id +
+                       " AND chain_sha256 = ARRAY[sha256('leaf-der-shared'::bytea), "
+                       "sha256('intermediate-der'::bytea)] AND leaf_sha256 = "
+                       "sha256('leaf-der-shared'::bytea)"),
+              rows);
+    EXPECT_EQ(db.Count("SELECT count(*) FROM certificate"), 2);
+    EXPECT_EQ(db.Count("SELECT count(*) FROM certificate WHERE sha256 = "
+                       "sha256('leaf-der-shared'::bytea) AND der = 'leaf-der-shared'::bytea "
+                       "AND subject IS NOT NULL"),
+              1);
+    EXPECT_EQ(db.Count("SELECT count(*) FROM certificate WHERE sha256 = "
+                       "sha256('intermediate-der'::bytea) AND der = 'intermediate-der'::bytea"),
+              1);
+  }
+};
+
+TEST_F(CertReferenceTest, DerGoesOncePerStreamAndAgainToACoordinatorOnAnotherDatabase) {
+  testing::TestDatabase db1, db2;
+  ASSERT_EQ(NewCrawl(db1), 1);
+  ASSERT_EQ(NewCrawl(db2), 1);
+  auto first = StartCoordinator(db1, 0);
+  ASSERT_NE(first, nullptr);
+  const int port = first->port();
+
+  worker::SessionClientOptions so;
+  so.coordinator = "127.0.0.1:" + std::to_string(port);
+  so.worker_id = "cert-test";
+  so.max_backoff = 500ms;
+  auto client = worker::SessionClient::Create(so);
+  ASSERT_TRUE(client.ok()) << client.status();
+  worker::WorkerNodeOptions no;
+  no.probe.ehlo_name = "scanner.example.test";
+  auto node = worker::WorkerNode::Create(no, client->get());
+  ASSERT_TRUE(node.ok()) << node.status();
+  (*client)->Start(node->get());
+
+  // The first batch carries both DERs; once acked, the next ones carry none.
+  (*client)->OnBatch(Batch(1, 1, 5));
+  ASSERT_TRUE(WaitAcked(**client));
+  EXPECT_EQ((*client)->ders_elided(), 0u);
+  (*client)->OnBatch(Batch(1, 6, 5));
+  (*client)->OnBatch(Batch(1, 11, 5));
+  ASSERT_TRUE(WaitAcked(**client));
+  EXPECT_EQ((*client)->ders_elided(), 20u);
+  ExpectChainsComplete(db1, 15);
+
+  // A batch that leaves both DERs out (this stream has them stored) is held up in the
+  // database, and the coordinator goes away before acking it. Its replacement works on another
+  // database: the batch must reach it with its DERs, else it would be refused for ever.
+  auto lock_conn = db1.Connect();
+  pqxx::work lock(*lock_conn);
+  lock.exec("LOCK TABLE probe IN ACCESS EXCLUSIVE MODE");
+  (*client)->OnBatch(Batch(1, 16, 5));
+  EXPECT_EQ((*client)->ders_elided(), 30u);
+  first->Shutdown(100ms);
+  for (int i = 0; i < 200 && (*client)->reconnects() == 0; ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_GE((*client)->reconnects(), 1u) << "the stream outlived its coordinator";
+  lock.commit();
+  first.reset();  // its database thread stores the batch, but has nobody to ack it to
+  ASSERT_EQ((*client)->unacked(), 1u);
+  ExpectChainsComplete(db1, 20);
+  auto second = StartCoordinator(db2, port);
+  ASSERT_NE(second, nullptr);
+  ASSERT_TRUE(WaitAcked(**client)) << "the batch never got to the new coordinator";
+  ExpectChainsComplete(db2, 5);
+  // The new stream had the DERs once; from then on they are left out again.
+  (*client)->OnBatch(Batch(1, 21, 5));
+  ASSERT_TRUE(WaitAcked(**client));
+  (*client)->OnBatch(Batch(1, 26, 5));
+  ASSERT_TRUE(WaitAcked(**client));
+  EXPECT_EQ((*client)->ders_elided(), 50u);
+  ExpectChainsComplete(db2, 15);
+  EXPECT_TRUE((*client)->Drain(5s));
+  (*node)->Stop();
+  second->Shutdown(100ms);
+}
+
+TEST_F(CertReferenceTest, BatchNamingAnUnknownCertificateIsRefusedAndNothingOfItStored) {
+  testing::TestDatabase db;
+  ASSERT_EQ(NewCrawl(db), 1);
+  auto server = StartCoordinator(db, 0);
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Coordinator::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+  auto stream = stub->Session(&ctx);
+  v1::WorkerMessage hello;
+  hello.mutable_hello()->set_worker_id("raw");
+  ASSERT_TRUE(stream->Write(hello));
+  // The leaf by SHA-256 alone: never stored here.
+  v1::WorkerMessage bad;
+  *bad.mutable_results() = Batch(1, 1, 3);
+  bad.mutable_results()->set_batch_id(1);
+  for (auto& p : *bad.mutable_results()->mutable_probes()) {
+    auto* t = p.mutable_tls();
+    t->add_chain_sha256(Sha256(t->chain(0)));
+    t->add_chain_sha256(Sha256(t->chain(1)));
+    t->mutable_chain(0)->clear();
+  }
+  ASSERT_TRUE(stream->Write(bad));
+  // A good batch right behind it is not stored either: the worker sends both again, in order.
+  v1::WorkerMessage good;
+  *good.mutable_results() = Batch(1, 4, 3);
+  good.mutable_results()->set_batch_id(2);
+  stream->Write(good);
+  // No WritesDone: the stream must end by the coordinator's refusal.
+  v1::CoordinatorMessage in;
+  while (stream->Read(&in)) {
+    EXPECT_FALSE(in.has_ack()) << "a batch was acked";
+  }
+  auto st = stream->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  EXPECT_NE(st.error_message().find("not stored"), std::string::npos) << st.error_message();
+  EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), 0);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM certificate"), 0);
+  server->Shutdown(100ms);
+}
+
+TEST_F(CertReferenceTest, StoreAcceptsAStoredCertificateBySha256Alone) {
+  testing::TestDatabase db;
+  ASSERT_EQ(NewCrawl(db), 1);
+  storage::CrawlStore store(db.dsn());
+  const storage::LeaseRef lease{1, storage::ShardKind::kProbe, 0, 0};
+  ASSERT_TRUE(
+      store.IngestProbes(lease, {WithChain(1, {"leaf-der-shared", "intermediate-der"})}, false, "w")
+          .ok());
+  // A second store (a restarted coordinator: nothing cached) gets both by reference.
+  storage::CrawlStore fresh(db.dsn());
+  std::vector<ProbeResult> batch;
+  for (int i = 2; i <= 3; ++i) {
+    ProbeResult r = WithChain(i, {"", ""});
+    r.tls->chain_sha256 = {Sha256("leaf-der-shared"), Sha256("intermediate-der")};
+    batch.push_back(std::move(r));
+  }
+  auto r = fresh.IngestProbes(lease, batch, false, "w");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rows_inserted, 2);
+  ExpectChainsComplete(db, 3);
+  // One it does not have: refused, nothing stored, the store still usable.
+  ProbeResult unknown = WithChain(4, {""});
+  unknown.tls->chain_sha256 = {Sha256("never-stored")};
+  auto refused =
+      fresh.IngestProbes(lease, {WithChain(5, {"leaf-der-shared"}), unknown}, false, "w");
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();
+  EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), 3);
+  ASSERT_TRUE(fresh.IngestProbes(lease, {WithChain(5, {"leaf-der-shared"})}, false, "w").ok());
+  EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), 4);
+}
+
+}  // namespace
+}  // namespace mxcensus
