@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "google/protobuf/util/message_differencer.h"
+#include "proto/convert.h"
 #include "proto/mxcensus.pb.h"
 
 namespace {
@@ -110,6 +111,30 @@ TEST(ProtoRoundTripTest, ResultBatchCarriesProbesAndDomains) {
   ASSERT_TRUE(back.has_results());
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(m, back));
   EXPECT_EQ(back.results().domains(0).mx(0).tlsa(0).usage(), 3u);
+}
+
+TEST(ProtoRoundTripTest, DomainFormSurvivesBothCopyingAndMovingConversions) {
+  auto original = FullyPopulated();
+  original.mutable_tls()->add_chain_sha256(std::string(32, '\x01'));
+  original.mutable_tls()->add_chain_sha256(std::string(32, '\x02'));
+  google::protobuf::util::MessageDifferencer d;
+  std::string diff;
+  d.ReportDifferencesToString(&diff);
+  // Copying: the message is left as it was.
+  const auto copy = original;
+  mxcensus::v1::ProbeResult back;
+  mxcensus::ToProto(mxcensus::FromProto(copy), &back);
+  EXPECT_TRUE(d.Compare(original, back)) << diff;
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(original, copy));
+  // Moving (the worker's and the coordinator's path): the same result.
+  auto moved = original;
+  mxcensus::ProbeResult r = mxcensus::FromProto(std::move(moved));
+  EXPECT_EQ(r.tls->chain_der[0].size(), 11u);
+  ASSERT_EQ(r.tls->chain_sha256.size(), 2u);
+  mxcensus::v1::ProbeResult again;
+  mxcensus::ToProto(std::move(r), &again);
+  diff.clear();
+  EXPECT_TRUE(d.Compare(original, again)) << diff;
 }
 
 TEST(ProtoRoundTripTest, OutcomeEnumMatchesDesignTaxonomy) {
