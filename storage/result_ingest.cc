@@ -349,12 +349,23 @@ bool EndsStored(pqxx::work& tx, const std::string& partition, int64_t crawl_id,
   const ProbeResult& b = results.back();
   // Not addresses: no row can match, and rendering the batch reports them.
   if (!IsIpAddress(a.ip) || !IsIpAddress(b.ip)) return false;
+  // Each lookup an equality on every primary-key column: `(ip, port, mx_name) IN (...)` let
+  // the planner, without statistics on a partition being filled, scan the index on crawl_id
+  // alone and filter, i.e. the whole partition for every batch.
+  const std::string lookup = "EXISTS (SELECT 1 FROM " + partition +
+                             " WHERE crawl_id = $1 AND ip = $%d::inet AND port = $%d::integer "
+                             "AND mx_name = $%d::text)";
+  auto with = [&](int first) {
+    std::string q = lookup;
+    for (int i = 0; i < 3; ++i) {
+      const size_t at = q.find("$%d");
+      q.replace(at, 3, "$" + std::to_string(first + i));
+    }
+    return q;
+  };
   return tx
-      .exec_params("SELECT EXISTS (SELECT 1 FROM " + partition +
-                       " WHERE crawl_id = $1 AND (ip, port, mx_name) IN "
-                       "(($2::inet, $3::integer, $4::text), ($5::inet, $6::integer, $7::text)))",
-                   crawl_id, a.ip, static_cast<int>(a.port), a.name, b.ip, static_cast<int>(b.port),
-                   b.name)[0][0]
+      .exec_params("SELECT " + with(2) + " OR " + with(5), crawl_id, a.ip, static_cast<int>(a.port),
+                   a.name, b.ip, static_cast<int>(b.port), b.name)[0][0]
       .as<bool>();
 }
 
