@@ -44,17 +44,27 @@ class BinaryCopyRows {
     }
   }
   int rows() const { return rows_; }
-  size_t size() const { return buf_.size(); }
-  std::string_view data() const { return buf_; }
+  size_t size() const { return size_; }
+  std::string_view data() const { return std::string_view(buf_.data(), size_); }
   int fields_in_row() const { return fields_; }  // fields written since the last BeginRow
   // The data to send: header, rows and the trailer (appended once). No rows can follow.
   const std::string& Finish();
 
  private:
-  void Length(int32_t n);
+  // `n` bytes at the end of the data, to write into.
+  char* Room(size_t n) {
+    if (size_ + n > buf_.size()) return Grow(n);
+    char* p = buf_.data() + size_;
+    size_ += n;
+    return p;
+  }
+  char* Grow(size_t n);
+  // A field's length, and room for its `bytes` after it.
+  char* Field(int32_t length, size_t bytes);
   template <typename Items>
   void Array(uint32_t element_oid, const Items& items);
-  std::string& buf_;
+  std::string& buf_;  // [0, size_) is the data; the rest is room already allocated
+  size_t size_ = 0;
   int rows_ = 0;
   int fields_ = 0;
   bool finished_ = false;
