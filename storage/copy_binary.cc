@@ -53,8 +53,8 @@ using Result = std::unique_ptr<PGresult, ResultFree>;
 BinaryCopyRows::BinaryCopyRows(std::string& buffer, size_t expected_bytes) : buf_(buffer) {
   // Sized up front and written through a cursor: appending a few bytes at a time to a
   // std::string (two or three per field) was a third of rendering a row.
-  buf_.clear();
-  buf_.resize(expected_bytes + 64);
+  // Not cleared: what is there is overwritten, and only new room gets zero-filled.
+  if (buf_.size() < expected_bytes + 64) buf_.resize(expected_bytes + 64);
   static constexpr char kSignature[] = "PGCOPY\n\377\r\n";  // 11 bytes with its NUL
   char* p = Room(sizeof kSignature + 8);
   std::memcpy(p, kSignature, sizeof kSignature);

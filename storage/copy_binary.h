@@ -16,9 +16,10 @@ namespace mxcensus::storage {
 // type of its column (int2 for smallint, float4 for real, ...): receive functions take no casts.
 class BinaryCopyRows {
  public:
-  // Builds in `buffer` (emptied first; its capacity is kept, so a caller that keeps one buffer
-  // for its batches does not allocate and fault in fresh memory for each), starting with the
-  // format's header. `expected_bytes` reserves room: growing by copies cost as much as filling.
+  // Builds in `buffer` (its contents are overwritten and its memory kept, so a caller that
+  // keeps one buffer for its batches does not allocate, fault in or zero fresh memory for
+  // each), starting with the format's header. `expected_bytes` sizes it up front: growing by
+  // copies cost as much as filling. Finish() leaves `buffer` holding exactly the data.
   BinaryCopyRows(std::string& buffer, size_t expected_bytes);
   void BeginRow(int16_t fields);
   void Null();
