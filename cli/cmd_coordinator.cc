@@ -15,6 +15,7 @@ struct CoordinatorFlags {
   std::string token_file;
   std::string psl_extra;
   int lease_seconds = 30;
+  int db_writers = coordinator::CoordinatorOptions().db_writers;
 };
 
 int Run(const CoordinatorFlags& flags, const DbOption& db) {
@@ -34,6 +35,7 @@ int Run(const CoordinatorFlags& flags, const DbOption& db) {
   core.dsn = *dsn;
   core.token = *token;
   core.lease_duration = std::chrono::seconds(flags.lease_seconds);
+  core.db_writers = flags.db_writers;
   sigset_t signals = BlockTerminationSignals();
   auto server = coordinator::CoordinatorServer::Start(core, flags.server);
   if (!server.ok()) return Fail(server.status());
@@ -70,6 +72,11 @@ void RegisterCoordinator(CLI::App& app, RunState& state) {
   cmd->add_option("--lease", flags->lease_seconds, "Shard lease duration in seconds")
       ->capture_default_str()
       ->check(CLI::Range(2, 3600));
+  cmd->add_option("--db-writers", flags->db_writers,
+                  "Database connections that ingest results concurrently (each shard's batches "
+                  "stay on one)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 32));
   cmd->callback([&state, flags, db] { state.exit_code = Run(*flags, *db); });
 }
 
