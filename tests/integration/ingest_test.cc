@@ -66,6 +66,40 @@ class IngestTest : public ::testing::Test {
     r.tls = t;
     return r;
   }
+  // A crawl of one domain whose MX has three addresses, resolved and cut into one probe shard
+  // of three targets (not leased yet). Returns its id.
+  int64_t ProbingCrawl(CrawlStore& store, const std::string& name) {
+    CrawlSpec spec;
+    spec.name = name;
+    spec.probe_shard_size = 10;
+    auto id = store.CreateCrawl(spec, {{"a.test", 0}});
+    EXPECT_TRUE(id.ok()) << id.status();
+    auto resolve = store.LeaseShard("w", std::chrono::seconds(60));
+    EXPECT_TRUE(resolve.ok() && *resolve);
+    if (!id.ok() || !resolve.ok() || !*resolve) return 0;
+    DomainResult d;
+    d.domain = "a.test";
+    d.status = DnsStatus::kOk;
+    MxHost h;
+    h.name = "mx.a.test";
+    h.preference = 10;
+    h.ipv4 = {"127.0.0.1", "127.0.0.2", "127.0.0.3"};
+    d.mx.push_back(h);
+    d.resolved_at_ms = 1795867200000;
+    EXPECT_TRUE(store.IngestDomains((*resolve)->ref, {d}, true).ok());
+    EXPECT_TRUE(store.AdvanceCrawls().ok());
+    return *id;
+  }
+  static ProbeResult Probed(const TargetRow& t) {
+    ProbeResult r;
+    r.ip = t.ip;
+    r.port = t.port;
+    r.name = t.mx_name;
+    r.target_id = static_cast<uint64_t>(t.target_id);
+    r.outcome = ProbeOutcome::kNoStartTls;
+    r.started_at_ms = 1795867200000;
+    return r;
+  }
   testing::TestDatabase db_;
 };
 
@@ -286,24 +320,7 @@ TEST_F(IngestTest, BadAddressIsNamedStoresNothingAndLeavesTheConnectionUsable) {
 
 TEST_F(IngestTest, LateBatchOfAReleasedShardMovesNothingAndTheCurrentLeaseCompletesIt) {
   CrawlStore store(db_.dsn());
-  CrawlSpec spec;
-  spec.name = "fenced";
-  spec.probe_shard_size = 10;
-  auto id = store.CreateCrawl(spec, {{"a.test", 0}});
-  ASSERT_TRUE(id.ok()) << id.status();
-  auto resolve = store.LeaseShard("w", 60s);
-  ASSERT_TRUE(resolve.ok() && *resolve);
-  DomainResult d;
-  d.domain = "a.test";
-  d.status = DnsStatus::kOk;
-  MxHost h;
-  h.name = "mx.a.test";
-  h.preference = 10;
-  h.ipv4 = {"127.0.0.1", "127.0.0.2", "127.0.0.3"};
-  d.mx.push_back(h);
-  d.resolved_at_ms = 1795867200000;
-  ASSERT_TRUE(store.IngestDomains((*resolve)->ref, {d}, true).ok());
-  ASSERT_TRUE(store.AdvanceCrawls().ok());
+  ProbingCrawl(store, "fenced");
   auto slow = store.LeaseShard("slow", 60s);
   ASSERT_TRUE(slow.ok() && *slow);
   ASSERT_EQ((*slow)->targets.size(), 3u);
@@ -315,21 +332,11 @@ TEST_F(IngestTest, LateBatchOfAReleasedShardMovesNothingAndTheCurrentLeaseComple
   }
   auto fast = store.LeaseShard("fast", 60s);
   ASSERT_TRUE(fast.ok() && *fast);
-  auto probed = [](const TargetRow& t) {
-    ProbeResult r;
-    r.ip = t.ip;
-    r.port = t.port;
-    r.name = t.mx_name;
-    r.target_id = static_cast<uint64_t>(t.target_id);
-    r.outcome = ProbeOutcome::kNoStartTls;
-    r.started_at_ms = 1795867200000;
-    return r;
-  };
   // The stalled worker wakes up with two results and claims completion: stored (fast path),
   // the shard stays leased to the new owner.
   const auto& targets = (*slow)->targets;
   auto late =
-      store.IngestProbes((*slow)->ref, {probed(targets[0]), probed(targets[1])}, true, "slow");
+      store.IngestProbes((*slow)->ref, {Probed(targets[0]), Probed(targets[1])}, true, "slow");
   ASSERT_TRUE(late.ok()) << late.status();
   EXPECT_FALSE(late->lease_current);
   EXPECT_FALSE(late->shard_done);
@@ -339,7 +346,7 @@ TEST_F(IngestTest, LateBatchOfAReleasedShardMovesNothingAndTheCurrentLeaseComple
             1);
   // The current lease delivers all three: only the missing one is new, and the shard is done.
   std::vector<ProbeResult> all;
-  for (const auto& t : (*fast)->targets) all.push_back(probed(t));
+  for (const auto& t : (*fast)->targets) all.push_back(Probed(t));
   auto cur = store.IngestProbes((*fast)->ref, all, true, "fast");
   ASSERT_TRUE(cur.ok()) << cur.status();
   EXPECT_TRUE(cur->lease_current);
@@ -354,41 +361,15 @@ TEST_F(IngestTest, LateBatchOfAReleasedShardMovesNothingAndTheCurrentLeaseComple
 // is counted, fenced and completes its shard as if it had come alone, in order.
 TEST_F(IngestTest, GroupedBatchesKeepTheirOwnCountsFencingAndOrder) {
   CrawlStore store(db_.dsn());
-  CrawlSpec spec;
-  spec.name = "grouped";
-  spec.probe_shard_size = 10;
-  auto id = store.CreateCrawl(spec, {{"a.test", 0}});
-  ASSERT_TRUE(id.ok()) << id.status();
-  auto resolve = store.LeaseShard("w", 60s);
-  ASSERT_TRUE(resolve.ok() && *resolve);
-  DomainResult d;
-  d.domain = "a.test";
-  d.status = DnsStatus::kOk;
-  MxHost h;
-  h.name = "mx.a.test";
-  h.preference = 10;
-  h.ipv4 = {"127.0.0.1", "127.0.0.2", "127.0.0.3"};
-  d.mx.push_back(h);
-  d.resolved_at_ms = 1795867200000;
-  ASSERT_TRUE(store.IngestDomains((*resolve)->ref, {d}, true).ok());
-  ASSERT_TRUE(store.AdvanceCrawls().ok());
+  const int64_t id = ProbingCrawl(store, "grouped");
   auto lease = store.LeaseShard("w", 60s);
   ASSERT_TRUE(lease.ok() && *lease);
   ASSERT_EQ((*lease)->targets.size(), 3u);
   std::vector<ProbeResult> part, rest, again;
-  for (const auto& t : (*lease)->targets) {
-    ProbeResult r;
-    r.ip = t.ip;
-    r.port = t.port;
-    r.name = t.mx_name;
-    r.target_id = static_cast<uint64_t>(t.target_id);
-    r.outcome = ProbeOutcome::kNoStartTls;
-    r.started_at_ms = 1795867200000;
-    (part.size() < 2 ? part : rest).push_back(r);
-  }
+  for (const auto& t : (*lease)->targets) (part.size() < 2 ? part : rest).push_back(Probed(t));
   again = {part[0]};
   // Unrelated new rows of the same crawl, in a batch of a lease that is not current.
-  const LeaseRef other{*id, ShardKind::kProbe, 99, 0};
+  const LeaseRef other{id, ShardKind::kProbe, 99, 0};
   std::vector<ProbeResult> extra = {Plain(1), Plain(2)};
   // All new: one COPY for the three batches; the last one completes the shard.
   auto r = store.IngestProbeBatches({{other, &extra, false, "x"},
