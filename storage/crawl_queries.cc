@@ -8,7 +8,8 @@ int64_t ToMs(const pqxx::field& f) {
   return f.is_null() ? 0 : static_cast<int64_t>(f.as<double>() * 1000);
 }
 
-CrawlInfo ReadInfo(pqxx::work& tx, const pqxx::row& row) {
+// The kInfoColumns of a crawl row.
+CrawlInfo ReadInfoColumns(const pqxx::row& row) {
   CrawlInfo info;
   info.crawl_id = row["crawl_id"].as<int64_t>();
   info.name = row["name"].as<std::string>();
@@ -18,6 +19,11 @@ CrawlInfo ReadInfo(pqxx::work& tx, const pqxx::row& row) {
   info.targets_total = row["targets_total"].as<int64_t>();
   info.created_at_ms = ToMs(row["created"]);
   info.finished_at_ms = ToMs(row["finished"]);
+  return info;
+}
+
+CrawlInfo ReadInfo(pqxx::work& tx, const pqxx::row& row) {
+  CrawlInfo info = ReadInfoColumns(row);
   const int64_t id = info.crawl_id;
   info.domains_resolved =
       tx.exec_params("SELECT count(*) FROM crawl_domain WHERE crawl_id = $1 AND status IS NOT NULL",
@@ -95,15 +101,7 @@ absl::StatusOr<CrawlInfo> CrawlStore::GetCrawlProgress(int64_t crawl_id) {
         crawl_id);
     if (rows.empty()) return absl::NotFoundError("no crawl " + std::to_string(crawl_id));
     const auto& row = rows[0];
-    CrawlInfo info;
-    info.crawl_id = row["crawl_id"].as<int64_t>();
-    info.name = row["name"].as<std::string>();
-    info.state = row["state"].as<std::string>();
-    info.port = static_cast<uint16_t>(row["port"].as<int>());
-    info.domains_total = row["domains_total"].as<int64_t>();
-    info.targets_total = row["targets_total"].as<int64_t>();
-    info.created_at_ms = ToMs(row["created"]);
-    info.finished_at_ms = ToMs(row["finished"]);
+    CrawlInfo info = ReadInfoColumns(row);
     info.domains_resolved = row["resolved"].as<int64_t>();
     info.targets_probed = row["probed"].as<int64_t>();
     return info;

@@ -111,6 +111,13 @@ TEST_F(CrawlStoreTest, FullLifecycleDedupesSharedMxAndIsIdempotent) {
   EXPECT_EQ(info->state, "probing");
   EXPECT_EQ(info->targets_total, 3);
   EXPECT_EQ(info->domains_resolved, 3);
+  // The progress line's cheap form (shard counters) agrees.
+  auto progress = store.GetCrawlProgress(*id);
+  ASSERT_TRUE(progress.ok()) << progress.status();
+  EXPECT_EQ(progress->state, "probing");
+  EXPECT_EQ(progress->domains_resolved, 3);
+  EXPECT_EQ(progress->targets_total, 3);
+  EXPECT_EQ(progress->targets_probed, 0);
 
   // Probe every target; deliver each batch twice.
   int probed = 0;
@@ -138,6 +145,10 @@ TEST_F(CrawlStoreTest, FullLifecycleDedupesSharedMxAndIsIdempotent) {
   EXPECT_EQ(info->state, "finished");
   EXPECT_EQ(info->targets_probed, 3);
   EXPECT_EQ(info->outcomes["starttls_ok"], 3);
+  progress = store.GetCrawlProgress(*id);
+  ASSERT_TRUE(progress.ok()) << progress.status();
+  EXPECT_EQ(progress->state, "finished");
+  EXPECT_EQ(progress->targets_probed, 3);  // the re-deliveries counted nothing
   EXPECT_EQ(Count("SELECT count(*) FROM probe"), 3);
   // Certificates deduplicated by SHA-256: the provider's two addresses present one leaf, so
   // 2 distinct leaves + 1 shared intermediate.
