@@ -94,12 +94,8 @@ void DbExecutor::RunGroup(storage::CrawlStore& store, std::vector<ProbeIngest>& 
     // One bad batch (an address that is not one, ...) must not fail the others: alone, each
     // gets its own answer.
     for (size_t i = 0; i < group.size(); ++i) {
-      auto one = store.IngestProbeBatches({batches[i]});
-      if (one.ok()) {
-        group[i].done(one->front());
-      } else {
-        group[i].done(one.status());
-      }
+      group[i].done(store.IngestProbes(group[i].lease, group[i].results, group[i].shard_complete,
+                                       group[i].worker));
     }
     return;
   }

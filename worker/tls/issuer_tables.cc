@@ -286,12 +286,12 @@ std::shared_ptr<const IssuerTables::Table> IssuerTables::Lookup(X509* issuer) {
   if (table->by_issuer && ctx != nullptr &&
       (table->nistz256 ? table->inverse.Init(EC_GROUP_get0_order(table->curve.get()))
                        : PrecomputeMultiples(table->curve.get(), ctx))) {
-    const unsigned char* point = nullptr;
-    int point_len = 0;
-    X509_PUBKEY_get0_param(nullptr, &point, &point_len, nullptr, X509_get_X509_PUBKEY(issuer));
+    // The key is the curve's NID followed by the encoded point (IssuerKey).
+    std::string_view point = std::string_view(key).substr(sizeof nid);
     EcPointPtr q(EC_POINT_new(table->by_issuer.get()));
-    ok = q && ctx &&
-         EC_POINT_oct2point(table->by_issuer.get(), q.get(), point, static_cast<size_t>(point_len),
+    ok = q &&
+         EC_POINT_oct2point(table->by_issuer.get(), q.get(),
+                            reinterpret_cast<const unsigned char*>(point.data()), point.size(),
                             ctx) == 1 &&
          EC_POINT_is_on_curve(table->by_issuer.get(), q.get(), ctx) == 1 &&
          !EC_POINT_is_at_infinity(table->by_issuer.get(), q.get()) &&

@@ -6,6 +6,8 @@
 
 #include <ctime>
 
+#include "common/result_json.h"
+
 namespace mxcensus::tls {
 namespace {
 
@@ -104,17 +106,7 @@ std::string Sha256::Digest() {
   return std::string(reinterpret_cast<const char*>(md), len);
 }
 
-std::string Sha256::HexDigest() {
-  const std::string md = Digest();
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(md.size() * 2, '\0');
-  for (size_t i = 0; i < md.size(); ++i) {
-    const auto b = static_cast<unsigned char>(md[i]);
-    out[2 * i] = kHex[b >> 4];
-    out[2 * i + 1] = kHex[b & 15];
-  }
-  return out;
-}
+std::string Sha256::HexDigest() { return HexEncode(Digest()); }
 
 std::string Sha256Hex(std::string_view bytes) {
   Sha256 h;

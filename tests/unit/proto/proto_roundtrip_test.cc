@@ -122,8 +122,9 @@ TEST(ProtoRoundTripTest, DomainFormSurvivesBothCopyingAndMovingConversions) {
   d.ReportDifferencesToString(&diff);
   // Copying: the message is left as it was.
   const auto copy = original;
+  const mxcensus::ProbeResult from_copy = mxcensus::FromProto(copy);
   mxcensus::v1::ProbeResult back;
-  mxcensus::ToProto(mxcensus::FromProto(copy), &back);
+  mxcensus::ToProto(from_copy, &back);  // the copying overload
   EXPECT_TRUE(d.Compare(original, back)) << diff;
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(original, copy));
   // Moving (the worker's and the coordinator's path): the same result.
