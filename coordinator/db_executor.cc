@@ -90,9 +90,11 @@ void DbExecutor::RunGroup(storage::CrawlStore& store, std::vector<ProbeIngest>& 
     batches.push_back({b.lease, &b.results, b.shard_complete, b.worker});
   }
   auto r = store.IngestProbeBatches(batches);
-  if (!r.ok() && group.size() > 1 && !absl::IsUnavailable(r.status())) {
+  if (!r.ok() && group.size() > 1 && !absl::IsUnavailable(r.status()) &&
+      !absl::IsAborted(r.status())) {
     // One bad batch (an address that is not one, ...) must not fail the others: alone, each
-    // gets its own answer.
+    // gets its own answer. A lost server or a transaction rolled back again and again (after
+    // CrawlStore's own retries) is no batch's fault: all get that answer.
     for (size_t i = 0; i < group.size(); ++i) {
       group[i].done(store.IngestProbes(group[i].lease, group[i].results, group[i].shard_complete,
                                        group[i].worker));

@@ -40,6 +40,7 @@ void FillStatus(const storage::CrawlInfo& info, int workers, v1::CrawlStatus* ou
 grpc::Status ToGrpc(const absl::Status& s) {
   auto code = s.code() == absl::StatusCode::kNotFound          ? grpc::StatusCode::NOT_FOUND
               : s.code() == absl::StatusCode::kUnavailable     ? grpc::StatusCode::UNAVAILABLE
+              : s.code() == absl::StatusCode::kAborted         ? grpc::StatusCode::ABORTED
               : s.code() == absl::StatusCode::kInvalidArgument ? grpc::StatusCode::INVALID_ARGUMENT
                                                                : grpc::StatusCode::INTERNAL;
   return grpc::Status(code, std::string(s.message()));

@@ -56,6 +56,7 @@ BinaryCopyRows::BinaryCopyRows(std::string& buffer, size_t expected_bytes) : buf
   // Not cleared: what is there is overwritten, and only new room gets zero-filled.
   if (buf_.size() < expected_bytes + 64) buf_.resize(expected_bytes + 64);
   static constexpr char kSignature[] = "PGCOPY\n\377\r\n";  // 11 bytes with its NUL
+  static_assert(sizeof kSignature + 8 == kHeaderBytes);
   char* p = Room(sizeof kSignature + 8);
   std::memcpy(p, kSignature, sizeof kSignature);
   p = StoreBigEndian<int32_t>(p + sizeof kSignature, 0);  // flags: no OIDs
@@ -150,13 +151,10 @@ void BinaryCopyRows::ByteaArray(const std::vector<std::string_view>& items) {
   Array(kByteaOid, items);
 }
 
-const std::string& BinaryCopyRows::Finish() {
-  if (!finished_) {
-    StoreBigEndian<int16_t>(Room(2), -1);
-    buf_.resize(size_);
-  }
+std::string_view BinaryCopyRows::Finish() {
+  if (!finished_) std::memcpy(Room(kTrailer.size()), kTrailer.data(), kTrailer.size());  // -1
   finished_ = true;
-  return buf_;
+  return data();
 }
 
 BinaryCopyIn::BinaryCopyIn(pqxx::transaction_base& tx, const std::string& table,
@@ -207,7 +205,7 @@ void BinaryCopyIn::End() {
 }
 
 void CopyBinary(pqxx::transaction_base& tx, const std::string& table,
-                const std::vector<std::string>& columns, const std::string& data) {
+                const std::vector<std::string>& columns, std::string_view data) {
   BinaryCopyIn copy(tx, table, columns);
   copy.Send(data);
   copy.End();

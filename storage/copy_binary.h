@@ -19,7 +19,8 @@ class BinaryCopyRows {
   // Builds in `buffer` (its contents are overwritten and its memory kept, so a caller that
   // keeps one buffer for its batches does not allocate, fault in or zero fresh memory for
   // each), starting with the format's header. `expected_bytes` sizes it up front: growing by
-  // copies cost as much as filling. Finish() leaves `buffer` holding exactly the data.
+  // copies cost as much as filling. The data is the first size() bytes of `buffer`; the rest
+  // is room kept for the next user (not shrunk, so that it is not zero-filled again).
   BinaryCopyRows(std::string& buffer, size_t expected_bytes);
   void BeginRow(int16_t fields);
   void Null();
@@ -49,7 +50,11 @@ class BinaryCopyRows {
   std::string_view data() const { return std::string_view(buf_.data(), size_); }
   int fields_in_row() const { return fields_; }  // fields written since the last BeginRow
   // The data to send: header, rows and the trailer (appended once). No rows can follow.
-  const std::string& Finish();
+  std::string_view Finish();
+  // The format's header, at the start of the data, and its trailer, after the last row: rows
+  // rendered once can be sent again framed on their own, as another COPY.
+  static constexpr size_t kHeaderBytes = 19;
+  static constexpr std::string_view kTrailer{"\377\377", 2};
 
  private:
   // `n` bytes at the end of the data, to write into.
@@ -95,6 +100,6 @@ class BinaryCopyIn {
 
 // The whole COPY at once: `data` from BinaryCopyRows::Finish.
 void CopyBinary(pqxx::transaction_base& tx, const std::string& table,
-                const std::vector<std::string>& columns, const std::string& data);
+                const std::vector<std::string>& columns, std::string_view data);
 
 }  // namespace mxcensus::storage

@@ -21,7 +21,14 @@ absl::StatusOr<pqxx::connection*> CrawlStore::Conn() {
   auto c = Connect(dsn_);
   if (!c.ok()) return c.status();
   conn_ = *std::move(c);
+  ++connections_opened_;
   return conn_.get();
+}
+
+RetryAction RetryFor(const absl::Status& status, int rolled_back) {
+  if (absl::IsUnavailable(status)) return RetryAction::kReconnect;
+  if (absl::IsAborted(status) && rolled_back < kMaxRollbackRetries) return RetryAction::kAgainNow;
+  return RetryAction::kGiveUp;
 }
 
 namespace {

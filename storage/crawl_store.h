@@ -101,6 +101,17 @@ struct OpsSnapshot {
   std::map<std::string, double> progress;
 };
 
+// What CrawlStore does after an operation failed (crawl_store_internal.h): a lost or
+// unreachable server (Unavailable) is retried on a new connection with backoff until the retry
+// budget is spent; a transaction the server rolled back on its own (Aborted: a deadlock between
+// writers, a serialization failure) is run again at once on the same connection, up to
+// kMaxRollbackRetries times; anything else is the caller's. `rolled_back` is how many times
+// this operation was rolled back so far.
+enum class RetryAction { kGiveUp, kAgainNow, kReconnect };
+inline constexpr int kMaxRollbackRetries = 5;
+inline constexpr std::chrono::milliseconds kRollbackPause{5};  // times the attempt number
+RetryAction RetryFor(const absl::Status& status, int rolled_back);
+
 // The coordinator's whole state, in PostgreSQL: crawl lifecycle, shards and their leases, and
 // result ingestion. One object per thread (it owns one connection). A lost connection is
 // replaced on the next call, which retries the operation with backoff: every operation is one
@@ -114,6 +125,9 @@ class CrawlStore {
 
   // How long a failing database is retried before an operation gives up (default 60 s).
   void set_retry_budget(std::chrono::milliseconds budget) { retry_budget_ = budget; }
+  // Connections opened so far (a retry after a lost server opens one; one after a deadlock
+  // does not). For tests and metrics.
+  int64_t connections_opened() const { return connections_opened_; }
   // Whether probe batches first try a plain COPY into the crawl's partition (default), falling
   // back to staging and merge when a row is already stored. Off: always merge (for benchmarks).
   void set_ingest_fast_path(bool on) { fast_path_ = on; }
@@ -201,10 +215,13 @@ class CrawlStore {
 
   std::string dsn_;
   std::unique_ptr<pqxx::connection> conn_;
+  int64_t connections_opened_ = 0;
   bool fast_path_ = true;
-  // The binary COPY data of probe batches, kept between batches (see BinaryCopyRows).
+  // The binary COPY data of probe batches, kept between batches (see BinaryCopyRows): the fast
+  // path's, and the merge path's (a batch the fast path refused is sent from copy_buffer_).
   static constexpr size_t kCopyBufferKeepBytes = 16 << 20;
   std::string copy_buffer_;
+  std::string merge_buffer_;
   bool staging_ready_ = false;  // the temp staging tables exist on conn_
   std::chrono::milliseconds retry_budget_{60000};
 };

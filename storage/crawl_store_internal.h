@@ -13,6 +13,7 @@ template <typename T, typename Fn>
 absl::StatusOr<T> CrawlStore::Run(const char* what, Fn&& fn) {
   const auto deadline = std::chrono::steady_clock::now() + retry_budget_;
   std::chrono::milliseconds backoff{100};
+  int rolled_back = 0;
   while (true) {
     absl::StatusOr<T> result = absl::UnavailableError("not run");
     auto conn = Conn();
@@ -21,8 +22,17 @@ absl::StatusOr<T> CrawlStore::Run(const char* what, Fn&& fn) {
     } else {
       result = conn.status();
     }
-    // Only a lost or unreachable server is retried; SQL errors are ours to report.
-    if (result.ok() || result.status().code() != absl::StatusCode::kUnavailable) return result;
+    if (result.ok()) return result;
+    const RetryAction action = RetryFor(result.status(), rolled_back);
+    if (action == RetryAction::kGiveUp) return result;
+    if (action == RetryAction::kAgainNow) {
+      // A deadlock or serialization failure: the server undid the transaction, the connection
+      // and what this store knows about it (staging tables, stored certificates) are intact.
+      // The other transaction has gone on by now, so running again at once mostly succeeds.
+      ++rolled_back;
+      std::this_thread::sleep_for(kRollbackPause * rolled_back);
+      continue;
+    }
     conn_.reset();
     if (std::chrono::steady_clock::now() + backoff > deadline) return result;
     std::this_thread::sleep_for(backoff);

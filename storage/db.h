@@ -17,7 +17,9 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& dsn
 std::string OneLine(std::string_view text);
 
 // Runs `fn`, turning libpqxx's exceptions into Status values: Unavailable for a lost or
-// unreachable server, Internal for SQL errors. `what` names the operation in the message.
+// unreachable server, Aborted for a transaction the server rolled back on its own (a deadlock,
+// a serialization failure: the connection is fine and the transaction can simply run again),
+// Internal for SQL errors. `what` names the operation in the message.
 template <typename Fn>
 auto WithSqlErrors(std::string_view what, Fn&& fn) -> decltype(fn()) {
   try {
@@ -30,9 +32,9 @@ auto WithSqlErrors(std::string_view what, Fn&& fn) -> decltype(fn()) {
                                   ": commit outcome unknown: " + OneLine(e.what()));
   } catch (const pqxx::transaction_rollback& e) {
     // A deadlock or serialization failure between concurrent writers: the transaction is
-    // undone and can simply run again.
-    return absl::UnavailableError(std::string(what) +
-                                  ": transaction rolled back by the server: " + OneLine(e.what()));
+    // undone and can simply run again, on the same connection.
+    return absl::AbortedError(std::string(what) +
+                              ": transaction rolled back by the server: " + OneLine(e.what()));
   } catch (const pqxx::sql_error& e) {
     return absl::InternalError(std::string(what) + ": " + OneLine(e.what()));
   } catch (const std::exception& e) {

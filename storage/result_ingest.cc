@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <tuple>
 #include <unordered_map>
 
@@ -341,41 +342,80 @@ bool IsIpAddress(const std::string& ip) {
   return inet_pton(AF_INET, ip.c_str(), addr) == 1 || inet_pton(AF_INET6, ip.c_str(), addr) == 1;
 }
 
-// Whether the first or the last target of a batch is stored already (two index probes): then
-// the batch is most likely a re-delivery, and trying the fast path first would only cost time.
-bool EndsStored(pqxx::work& tx, const std::string& partition, int64_t crawl_id,
-                const std::vector<ProbeResult>& results) {
-  const ProbeResult& a = results.front();
-  const ProbeResult& b = results.back();
-  // Not addresses: no row can match, and rendering the batch reports them.
-  if (!IsIpAddress(a.ip) || !IsIpAddress(b.ip)) return false;
-  // Each lookup an equality on every primary-key column: `(ip, port, mx_name) IN (...)` let
-  // the planner, without statistics on a partition being filled, scan the index on crawl_id
-  // alone and filter, i.e. the whole partition for every batch.
-  const std::string lookup = "EXISTS (SELECT 1 FROM " + partition +
-                             " WHERE crawl_id = $1 AND ip = $%d::inet AND port = $%d::integer "
-                             "AND mx_name = $%d::text)";
-  auto with = [&](int first) {
-    std::string q = lookup;
-    for (int i = 0; i < 3; ++i) {
-      const size_t at = q.find("$%d");
-      q.replace(at, 3, "$" + std::to_string(first + i));
+// For each of `candidates` (batches of `crawl_id`), whether its first or its last target is
+// stored already (two index probes each, all in one statement): then the batch is most likely a
+// re-delivery, and trying the fast path first would only cost time.
+std::vector<bool> EndsStored(pqxx::work& tx, const std::string& partition, int64_t crawl_id,
+                             const std::vector<const std::vector<ProbeResult>*>& candidates) {
+  std::vector<bool> out(candidates.size(), false);
+  std::string sql;
+  std::vector<std::string> params = {std::to_string(crawl_id)};
+  std::vector<size_t> asked;  // the candidates with a column in the query
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const ProbeResult& a = candidates[i]->front();
+    const ProbeResult& b = candidates[i]->back();
+    // Not addresses: no row can match, and rendering the batch reports them.
+    if (!IsIpAddress(a.ip) || !IsIpAddress(b.ip)) continue;
+    std::string col;
+    for (const ProbeResult* r : {&a, &b}) {
+      // Each lookup an equality on every primary-key column: `(ip, port, mx_name) IN (...)`
+      // let the planner, without statistics on a partition being filled, scan the index on
+      // crawl_id alone and filter, i.e. the whole partition for every batch.
+      const size_t n = params.size();
+      params.push_back(r->ip);
+      params.push_back(std::to_string(r->port));
+      params.push_back(r->name);
+      col += std::string(col.empty() ? "" : " OR ") + "EXISTS (SELECT 1 FROM " + partition +
+             " WHERE crawl_id = $1 AND ip = $" + std::to_string(n + 1) + "::inet AND port = $" +
+             std::to_string(n + 2) + "::integer AND mx_name = $" + std::to_string(n + 3) +
+             "::text)";
     }
-    return q;
-  };
-  return tx
-      .exec_params("SELECT " + with(2) + " OR " + with(5), crawl_id, a.ip, static_cast<int>(a.port),
-                   a.name, b.ip, static_cast<int>(b.port), b.name)[0][0]
-      .as<bool>();
+    sql += (sql.empty() ? "SELECT " : ", ") + col;
+    asked.push_back(i);
+  }
+  if (asked.empty()) return out;
+  const auto row =
+      tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params.begin(), params.end()))[0];
+  for (size_t k = 0; k < asked.size(); ++k) out[asked[k]] = row[static_cast<int>(k)].as<bool>();
+  return out;
 }
 
-// Locks the shard row and tells whether `lease` is still the shard's current lease.
+// Locks the shard rows of `leases` (each once, in one order: crawl, kind, shard) and tells for
+// each lease whether it is still its shard's current lease.
+std::vector<bool> LeasesAreCurrent(pqxx::work& tx, const std::vector<const LeaseRef*>& leases) {
+  std::vector<bool> out(leases.size(), false);
+  if (leases.empty()) return out;
+  std::string crawls = "{", kinds = "{", shards = "{";
+  for (const LeaseRef* l : leases) {
+    const char* sep = crawls.size() > 1 ? "," : "";
+    crawls += sep + std::to_string(l->crawl_id);
+    kinds += sep + std::string(ShardKindName(l->kind));
+    shards += sep + std::to_string(l->shard_id);
+  }
+  // ORDER BY under FOR UPDATE: the rows are locked as they leave the sort, i.e. in key order,
+  // so two transactions that lock shards never wait for each other in a cycle.
+  auto rows = tx.exec_params(
+      "SELECT s.crawl_id, s.kind, s.shard_id, s.state = 'leased', s.lease_token FROM shard s "
+      "JOIN (SELECT DISTINCT * FROM unnest($1::bigint[], $2::text[], $3::integer[])) "
+      "AS k(crawl_id, kind, shard_id) USING (crawl_id, kind, shard_id) "
+      "ORDER BY s.crawl_id, s.kind, s.shard_id FOR UPDATE OF s",
+      crawls + "}", kinds + "}", shards + "}");
+  // (crawl, kind, shard) -> the shard's state is 'leased', its current token
+  std::map<std::tuple<int64_t, std::string, int>, std::pair<bool, int64_t>> found;
+  for (const auto& row : rows) {
+    found[{row[0].as<int64_t>(), row[1].as<std::string>(), row[2].as<int>()}] = {
+        row[3].as<bool>(), row[4].as<int64_t>()};
+  }
+  for (size_t i = 0; i < leases.size(); ++i) {
+    const LeaseRef& l = *leases[i];
+    auto it = found.find({l.crawl_id, ShardKindName(l.kind), l.shard_id});
+    out[i] = it != found.end() && it->second.first && it->second.second == l.token;
+  }
+  return out;
+}
+
 bool LeaseIsCurrent(pqxx::work& tx, const LeaseRef& lease) {
-  auto r = tx.exec_params(
-      "SELECT state = 'leased' AND lease_token = $4 FROM shard "
-      "WHERE crawl_id = $1 AND kind = $2 AND shard_id = $3 FOR UPDATE",
-      lease.crawl_id, ShardKindName(lease.kind), lease.shard_id, lease.token);
-  return !r.empty() && r[0][0].as<bool>();
+  return LeasesAreCurrent(tx, {&lease}).front();
 }
 
 // Records progress of a current lease; on completion checks that nothing is missing, else
@@ -433,16 +473,12 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
         const size_t n = batches.size();
         std::vector<IngestResult> out(n);
         {
-          // Shard rows are locked in one order (crawl, kind, shard), whatever the batches' order.
-          std::vector<size_t> order(n);
-          for (size_t i = 0; i < n; ++i) order[i] = i;
-          auto key = [&](size_t i) {
-            const LeaseRef& l = batches[i].lease;
-            return std::make_tuple(l.crawl_id, static_cast<int>(l.kind), l.shard_id);
-          };
-          std::stable_sort(order.begin(), order.end(),
-                           [&](size_t a, size_t b) { return key(a) < key(b); });
-          for (size_t i : order) out[i].lease_current = LeaseIsCurrent(tx, batches[i].lease);
+          // Every shard of the group locked once, in one order, in one statement.
+          std::vector<const LeaseRef*> leases;
+          leases.reserve(n);
+          for (const auto& b : batches) leases.push_back(&b.lease);
+          const std::vector<bool> current = LeasesAreCurrent(tx, leases);
+          for (size_t i = 0; i < n; ++i) out[i].lease_current = current[i];
         }
         const BatchCerts certs = CollectCertificates(batches, der_digests_, der_digest_bytes_);
         if (auto st = CheckReferences(tx, certs, known_certs_); !st.ok()) return st;
@@ -456,7 +492,9 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
           }
         }
         // Bounded: a buffer grown by one huge group is not kept.
-        if (copy_buffer_.capacity() > kCopyBufferKeepBytes) std::string().swap(copy_buffer_);
+        for (std::string* b : {&copy_buffer_, &merge_buffer_}) {
+          if (b->capacity() > kCopyBufferKeepBytes) std::string().swap(*b);
+        }
         std::vector<std::string_view> chain;
         auto render = [&](BinaryCopyRows& rows, size_t i, size_t& next_sha, const ProbeResult& r) {
           return AddProbeRow(rows, batches[i].lease.crawl_id, r, batches[i].worker, certs, next_sha,
@@ -467,20 +505,31 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
         // savepoint. The primary key turns any row already stored (a re-delivery after a
         // reconnect, a late result of a stalled worker, a target twice in the group) into a
         // unique violation, which undoes the savepoint alone; those batches then take the merge
-        // path, which skips what is stored. A batch whose first or last target is stored (a
-        // whole batch sent again) goes to the merge at once.
+        // path, which skips what is stored, with the rows rendered for the fast path. A batch
+        // whose first or last target is stored (a whole batch sent again) goes to the merge at
+        // once.
         std::vector<bool> copied(n, false);
+        // Where each batch's rows are in copy_buffer_ once rendered for the fast path.
+        std::vector<std::pair<size_t, size_t>> rendered(n, {0, 0});
+        bool fast_failed = false;
         if (fast_path_ && n > 0) {
           const int64_t crawl_id = batches[0].lease.crawl_id;
           const std::string partition = "probe_c" + std::to_string(crawl_id);
-          std::vector<size_t> fast;
-          size_t fast_rows = 0;
+          std::vector<size_t> candidates;
+          std::vector<const std::vector<ProbeResult>*> candidate_results;
           for (size_t i = 0; i < n; ++i) {
             const auto& b = batches[i];
             if (b.lease.crawl_id != crawl_id || b.results->empty()) continue;
-            if (EndsStored(tx, partition, crawl_id, *b.results)) continue;
-            fast.push_back(i);
-            fast_rows += b.results->size();
+            candidates.push_back(i);
+            candidate_results.push_back(b.results);
+          }
+          std::vector<size_t> fast;
+          size_t fast_rows = 0;
+          const std::vector<bool> stored = EndsStored(tx, partition, crawl_id, candidate_results);
+          for (size_t k = 0; k < candidates.size(); ++k) {
+            if (stored[k]) continue;
+            fast.push_back(candidates[k]);
+            fast_rows += batches[candidates[k]].results->size();
           }
           if (!fast.empty()) {
             BinaryCopyRows rows(copy_buffer_, fast_rows * 640);
@@ -491,6 +540,7 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
               size_t flushed = 0;
               for (size_t i : fast) {
                 size_t next_sha = sha_start[i];
+                rendered[i].first = rows.size();
                 for (const auto& r : *batches[i].results) {
                   if (auto st = render(rows, i, next_sha, r); !st.ok()) return st;
                   if (rows.size() - flushed >= kCopyPieceBytes) {
@@ -498,9 +548,10 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
                     flushed = rows.size();
                   }
                 }
+                rendered[i].second = rows.size();
               }
-              rows.Finish();
-              copy.Send(rows.data().substr(flushed));
+              const std::string_view all = rows.Finish();
+              copy.Send(all.substr(flushed));
               copy.End();
               sp.commit();
               for (size_t i : fast) {
@@ -509,6 +560,7 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
               }
             } catch (const pqxx::unique_violation&) {
               sp.abort();
+              fast_failed = true;
             }
           }
         }
@@ -516,15 +568,25 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
         bool staged = false;
         for (size_t i = 0; i < n; ++i) {
           if (copied[i] || batches[i].results->empty()) continue;
-          BinaryCopyRows rows(copy_buffer_, batches[i].results->size() * 640);
-          size_t next_sha = sha_start[i];
-          for (const auto& r : *batches[i].results) {
-            if (auto st = render(rows, i, next_sha, r); !st.ok()) return st;
-          }
           out[i].merged = true;
           ensure_staging();
           if (staged) tx.exec("DELETE FROM probe_staging");
-          CopyBinary(tx, "probe_staging", kProbeColumns, rows.Finish());
+          if (fast_failed && rendered[i].second > rendered[i].first) {
+            // Rendered for the fast path already: the same bytes, framed on their own.
+            const auto [from, to] = rendered[i];
+            BinaryCopyIn copy(tx, "probe_staging", kProbeColumns);
+            copy.Send(std::string_view(copy_buffer_).substr(0, BinaryCopyRows::kHeaderBytes));
+            copy.Send(std::string_view(copy_buffer_).substr(from, to - from));
+            copy.Send(BinaryCopyRows::kTrailer);
+            copy.End();
+          } else {
+            BinaryCopyRows rows(merge_buffer_, batches[i].results->size() * 640);
+            size_t next_sha = sha_start[i];
+            for (const auto& r : *batches[i].results) {
+              if (auto st = render(rows, i, next_sha, r); !st.ok()) return st;
+            }
+            CopyBinary(tx, "probe_staging", kProbeColumns, rows.Finish());
+          }
           staged = true;
           // Set form, keyed by (crawl, ip, port, mx name): a re-delivered row inserts nothing.
           const std::string cols = Joined(kProbeColumns);
@@ -532,24 +594,21 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
                                 " FROM probe_staging ON CONFLICT DO NOTHING");
           out[i].rows_inserted = merged.affected_rows();
         }
+        // Shards that a batch of this group completed: done, or handed back. A later batch of
+        // the same shard sees that, as if it had come alone (its lease is no longer current).
+        std::set<std::tuple<int64_t, int, int>> closed;
         for (size_t i = 0; i < n; ++i) {
-          // A batch after one that completed the same shard sees what that one left, as if it
-          // had come alone.
-          for (size_t j = 0; j < i; ++j) {
-            const LeaseRef& a = batches[j].lease;
-            const LeaseRef& b = batches[i].lease;
-            if (batches[j].shard_complete && a.crawl_id == b.crawl_id && a.kind == b.kind &&
-                a.shard_id == b.shard_id) {
-              out[i].lease_current = LeaseIsCurrent(tx, b);
-              break;
-            }
-          }
+          const LeaseRef& l = batches[i].lease;
+          const auto key = std::make_tuple(l.crawl_id, static_cast<int>(l.kind), l.shard_id);
+          if (closed.contains(key)) out[i].lease_current = false;
           if (!out[i].lease_current) continue;
           out[i].shard_done = RecordProgress(
-              tx, batches[i].lease, out[i].rows_inserted, batches[i].shard_complete,
+              tx, l, out[i].rows_inserted, batches[i].shard_complete,
               "SELECT count(*) FROM target t WHERE t.crawl_id = $1 AND t.shard_id = $2 "
               "AND NOT EXISTS (SELECT 1 FROM probe p WHERE p.crawl_id = t.crawl_id "
               "AND p.ip = t.ip AND p.port = t.port AND p.mx_name = t.mx_name)");
+          // RecordProgress moved the shard out of 'leased' either way.
+          if (batches[i].shard_complete) closed.insert(key);
         }
         tx.commit();
         if (created) staging_ready_ = true;
