@@ -201,6 +201,11 @@ void BinaryCopyIn::End() {
   const std::string msg = PQresultErrorMessage(r.get());
   if (state == nullptr) ThrowFromConnection(pg_, sql_);
   if (std::strcmp(state, "23505") == 0) throw pqxx::unique_violation(msg, sql_, state);
+  // As libpqxx classes them when it runs a statement itself: a transaction the server rolled
+  // back on its own can run again (WithSqlErrors).
+  if (std::strcmp(state, "40P01") == 0) throw pqxx::deadlock_detected(msg);
+  if (std::strcmp(state, "40001") == 0) throw pqxx::serialization_failure(msg);
+  if (std::strncmp(state, "40", 2) == 0) throw pqxx::transaction_rollback(msg);
   throw pqxx::sql_error(msg, sql_, state);
 }
 

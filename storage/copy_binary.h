@@ -79,8 +79,9 @@ class BinaryCopyRows {
 // A running `COPY <table> (<columns>) FROM STDIN (FORMAT binary)` in `tx`. Data can be sent in
 // pieces as it is produced, so that the server parses and inserts while the rest is built.
 // The server's errors come back from End() as libpqxx's exceptions (pqxx::unique_violation for
-// a duplicate key, else pqxx::sql_error with its SQLSTATE), a lost server as
-// pqxx::broken_connection. `table` and `columns` go into the statement unquoted: our names only.
+// a duplicate key, pqxx::transaction_rollback's kinds for a deadlock or serialization failure,
+// else pqxx::sql_error with its SQLSTATE), a lost server as pqxx::broken_connection. `table` and
+// `columns` go into the statement unquoted: our names only.
 class BinaryCopyIn {
  public:
   BinaryCopyIn(pqxx::transaction_base& tx, const std::string& table,

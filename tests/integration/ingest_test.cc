@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "storage/crawl_store.h"
@@ -411,6 +412,62 @@ TEST_F(IngestTest, GroupedBatchesKeepTheirOwnCountsFencingAndOrder) {
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Count("SELECT count(*) FROM probe"), 8);
+}
+
+// A deadlock between the ingestion and another transaction: the server rolls the ingestion's
+// transaction back, and CrawlStore runs it again at once on the same connection (no new
+// connection, no backoff), storing everything once.
+TEST_F(IngestTest, DeadlockIsRunAgainOnTheSameConnection) {
+  CrawlStore store(db_.dsn());
+  const LeaseRef base = NewCrawl(store, "deadlock");
+  const int64_t id = base.crawl_id;
+  {
+    auto c = db_.Connect();
+    pqxx::work tx(*c);
+    tx.exec("INSERT INTO shard (crawl_id, kind, shard_id) VALUES (" + std::to_string(id) +
+            ", 'probe', 1), (" + std::to_string(id) + ", 'probe', 2)");
+    tx.commit();
+  }
+  ASSERT_EQ(store.connections_opened(), 1);
+  const LeaseRef one{id, ShardKind::kProbe, 1, 0}, two{id, ShardKind::kProbe, 2, 0};
+  std::vector<ProbeResult> a = {Plain(1), Plain(2)}, b = {Plain(3)};
+  // The other transaction holds shard 2 and never runs the deadlock check itself: the
+  // ingestion, which waits first, runs it after deadlock_timeout (1 s) and is the one undone.
+  auto other = db_.Connect();
+  pqxx::work otx(*other);
+  otx.exec("SET LOCAL deadlock_timeout = '60s'");
+  otx.exec("SELECT 1 FROM shard WHERE crawl_id = " + std::to_string(id) +
+           " AND shard_id = 2 FOR UPDATE");
+  absl::StatusOr<std::vector<IngestResult>> r = absl::UnknownError("not run");
+  const auto start = std::chrono::steady_clock::now();
+  // Locks shard 1, then waits for shard 2.
+  std::thread ingest([&] {
+    r = store.IngestProbeBatches({{one, &a, false, "w"}, {two, &b, false, "w"}});
+  });
+  auto watcher = db_.Connect();
+  bool waiting = false;
+  for (int i = 0; i < 500 && !waiting; ++i) {
+    pqxx::work w(*watcher);
+    waiting = w.exec(
+                   "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                   "AND wait_event_type = 'Lock'")[0][0]
+                  .as<int>() > 0;
+    w.commit();
+    if (!waiting) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(waiting) << "the ingestion never waited for shard 2";
+  // Now wants shard 1: a cycle. Returns once the ingestion's transaction is rolled back.
+  otx.exec("SELECT 1 FROM shard WHERE crawl_id = " + std::to_string(id) +
+           " AND shard_id = 1 FOR UPDATE");
+  otx.commit();
+  ingest.join();
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)[0].rows_inserted, 2);
+  EXPECT_EQ((*r)[1].rows_inserted, 1);
+  EXPECT_EQ(store.connections_opened(), 1) << "the deadlock dropped the connection";
+  EXPECT_LT(took, 10s);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe WHERE crawl_id = " + std::to_string(id)), 3);
 }
 
 }  // namespace
