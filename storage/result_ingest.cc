@@ -418,16 +418,11 @@ bool LeaseIsCurrent(pqxx::work& tx, const LeaseRef& lease) {
   return LeasesAreCurrent(tx, {&lease}).front();
 }
 
-// Records progress of a current lease; on completion checks that nothing is missing, else
-// hands the shard back so that a new lease does the rest.
-bool RecordProgress(pqxx::work& tx, const LeaseRef& lease, int64_t inserted, bool complete,
-                    const char* missing_sql) {
+// On completion of a current lease: checks that nothing is missing (the shard is then done),
+// else hands the shard back so that a new lease does the rest. Either way the shard leaves
+// 'leased'. Returns whether it is done.
+bool CloseShard(pqxx::work& tx, const LeaseRef& lease, const char* missing_sql) {
   const std::string kind = ShardKindName(lease.kind);
-  tx.exec_params(
-      "UPDATE shard SET items_done = items_done + $4, updated_at = now() "
-      "WHERE crawl_id = $1 AND kind = $2 AND shard_id = $3",
-      lease.crawl_id, kind, lease.shard_id, inserted);
-  if (!complete) return false;
   const int64_t missing =
       tx.exec_params(missing_sql, lease.crawl_id, lease.shard_id)[0][0].as<int64_t>();
   if (missing == 0) {
@@ -443,6 +438,35 @@ bool RecordProgress(pqxx::work& tx, const LeaseRef& lease, int64_t inserted, boo
       "WHERE crawl_id = $1 AND kind = $2 AND shard_id = $3",
       lease.crawl_id, kind, lease.shard_id, std::to_string(missing));
   return false;
+}
+
+// Records progress of a current lease; on completion closes the shard (CloseShard).
+bool RecordProgress(pqxx::work& tx, const LeaseRef& lease, int64_t inserted, bool complete,
+                    const char* missing_sql) {
+  tx.exec_params(
+      "UPDATE shard SET items_done = items_done + $4, updated_at = now() "
+      "WHERE crawl_id = $1 AND kind = $2 AND shard_id = $3",
+      lease.crawl_id, ShardKindName(lease.kind), lease.shard_id, inserted);
+  return complete && CloseShard(tx, lease, missing_sql);
+}
+
+// Adds the items a group's current batches stored to their shards, one statement for all.
+void AddProgress(pqxx::work& tx, const std::map<std::tuple<int64_t, int, int>, int64_t>& added) {
+  if (added.empty()) return;
+  std::string crawls = "{", kinds = "{", shards = "{", counts = "{";
+  for (const auto& [key, n] : added) {
+    const char* sep = crawls.size() > 1 ? "," : "";
+    crawls += sep + std::to_string(std::get<0>(key));
+    kinds += sep + std::string(ShardKindName(static_cast<ShardKind>(std::get<1>(key))));
+    shards += sep + std::to_string(std::get<2>(key));
+    counts += sep + std::to_string(n);
+  }
+  tx.exec_params(
+      "UPDATE shard s SET items_done = s.items_done + v.n, updated_at = now() "
+      "FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::bigint[]) "
+      "AS v(crawl_id, kind, shard_id, n) "
+      "WHERE s.crawl_id = v.crawl_id AND s.kind = v.kind AND s.shard_id = v.shard_id",
+      crawls + "}", kinds + "}", shards + "}", counts + "}");
 }
 
 }  // namespace
@@ -596,19 +620,28 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
         }
         // Shards that a batch of this group completed: done, or handed back. A later batch of
         // the same shard sees that, as if it had come alone (its lease is no longer current).
-        std::set<std::tuple<int64_t, int, int>> closed;
-        for (size_t i = 0; i < n; ++i) {
+        using ShardKey = std::tuple<int64_t, int, int>;
+        auto key_of = [&](size_t i) {
           const LeaseRef& l = batches[i].lease;
-          const auto key = std::make_tuple(l.crawl_id, static_cast<int>(l.kind), l.shard_id);
-          if (closed.contains(key)) out[i].lease_current = false;
+          return ShardKey(l.crawl_id, static_cast<int>(l.kind), l.shard_id);
+        };
+        std::set<ShardKey> closed;
+        std::map<ShardKey, int64_t> added;  // what the current batches stored, by shard
+        for (size_t i = 0; i < n; ++i) {
+          if (closed.contains(key_of(i))) out[i].lease_current = false;
           if (!out[i].lease_current) continue;
-          out[i].shard_done = RecordProgress(
-              tx, l, out[i].rows_inserted, batches[i].shard_complete,
-              "SELECT count(*) FROM target t WHERE t.crawl_id = $1 AND t.shard_id = $2 "
-              "AND NOT EXISTS (SELECT 1 FROM probe p WHERE p.crawl_id = t.crawl_id "
-              "AND p.ip = t.ip AND p.port = t.port AND p.mx_name = t.mx_name)");
-          // RecordProgress moved the shard out of 'leased' either way.
-          if (batches[i].shard_complete) closed.insert(key);
+          added[key_of(i)] += out[i].rows_inserted;
+          if (batches[i].shard_complete) closed.insert(key_of(i));
+        }
+        // Progress first, then the completions (which do not read items_done), in batch order.
+        AddProgress(tx, added);
+        for (size_t i = 0; i < n; ++i) {
+          if (!out[i].lease_current || !batches[i].shard_complete) continue;
+          out[i].shard_done =
+              CloseShard(tx, batches[i].lease,
+                         "SELECT count(*) FROM target t WHERE t.crawl_id = $1 AND t.shard_id = $2 "
+                         "AND NOT EXISTS (SELECT 1 FROM probe p WHERE p.crawl_id = t.crawl_id "
+                         "AND p.ip = t.ip AND p.port = t.port AND p.mx_name = t.mx_name)");
         }
         tx.commit();
         if (created) staging_ready_ = true;
