@@ -129,6 +129,19 @@ int main(int argc, char** argv) {
   }
   // Batches of many shards, as from several workers: the writers share them out by shard.
   constexpr int kShards = 64;
+  {
+    // The shards exist and are leased (token 0, the batches' token), as in a crawl: each batch
+    // then locks its shard and records its progress, as the coordinator's batches do.
+    auto c = storage::Connect(dsn);
+    if (!c.ok()) return 1;
+    pqxx::work tx(**c);
+    tx.exec_params(
+        "INSERT INTO shard (crawl_id, kind, shard_id, state, items, lease_owner, lease_until) "
+        "SELECT $1, 'probe', g, 'leased', $2, 'bench', now() + interval '1 day' "
+        "FROM generate_series(0, $3 - 1) g",
+        crawl_id, (rows + kShards - 1) / kShards, kShards);
+    tx.commit();
+  }
   std::vector<std::vector<ProbeResult>> batches;
   for (int i = 0; i < rows; i += batch) {
     std::vector<ProbeResult> b;
