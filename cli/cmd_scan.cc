@@ -144,6 +144,14 @@ int Run(const ScanFlags& f, const DbOption& db) {
     auto info = store.GetCrawlProgress(crawl_id);
     if (!info.ok()) {
       fprintf(stderr, "\nmxcensus: status: %s\n", std::string(info.status().message()).c_str());
+      if (interrupted) {
+        // Asked to stop and the database cannot say how far the crawl got (nor record its
+        // cancellation): stop anyway rather than wait for a server that may never return.
+        fprintf(stderr, "mxcensus: crawl %lld left as it is in the database\n",
+                static_cast<long long>(crawl_id));
+        state = "interrupted";
+        break;
+      }
       continue;
     }
     state = info->state;
@@ -156,6 +164,8 @@ int Run(const ScanFlags& f, const DbOption& db) {
     }
     if (state == "finished" || state == "cancelled" || state == "failed") break;
     if (interrupted) {
+      // The loop itself tries again every half second; a call must not wait a retry budget.
+      store.StopRetrying();
       (void)store.CancelCrawl(crawl_id);
     }
   }

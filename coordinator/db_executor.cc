@@ -17,6 +17,10 @@ DbExecutor::DbExecutor(std::string dsn, int writers, size_t max_group_rows)
 
 DbExecutor::~DbExecutor() {
   for (auto& w : writers_) {
+    // What is queued still runs (and answers), but each call makes one attempt: with the
+    // database away, a queue of lease renewals at a 60 s retry budget each held shutdown for
+    // as long as the queue was (measured: `scan` interrupted with its database stopped).
+    w->store.StopRetrying();
     {
       std::lock_guard lock(w->mu);
       w->stopping = true;

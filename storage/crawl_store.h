@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -125,6 +126,9 @@ class CrawlStore {
 
   // How long a failing database is retried before an operation gives up (default 60 s).
   void set_retry_budget(std::chrono::milliseconds budget) { retry_budget_ = budget; }
+  // From any thread: calls from now on make one attempt and no retries, so that an owner
+  // shutting down while the database is away is not held up for a retry budget per queued call.
+  void StopRetrying() { stop_retrying_ = true; }
   // Connections opened so far (a retry after a lost server opens one; one after a deadlock
   // does not). For tests and metrics.
   int64_t connections_opened() const { return connections_opened_; }
@@ -224,6 +228,7 @@ class CrawlStore {
   std::string merge_buffer_;
   bool staging_ready_ = false;  // the temp staging tables exist on conn_
   std::chrono::milliseconds retry_budget_{60000};
+  std::atomic<bool> stop_retrying_{false};
 };
 
 }  // namespace mxcensus::storage

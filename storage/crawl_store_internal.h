@@ -22,7 +22,7 @@ absl::StatusOr<T> CrawlStore::Run(const char* what, Fn&& fn) {
     } else {
       result = conn.status();
     }
-    if (result.ok()) return result;
+    if (result.ok() || stop_retrying_) return result;
     const RetryAction action = RetryFor(result.status(), rolled_back);
     if (action == RetryAction::kGiveUp) return result;
     if (action == RetryAction::kAgainNow) {
