@@ -380,18 +380,27 @@ std::vector<bool> EndsStored(pqxx::work& tx, const std::string& partition, int64
   return out;
 }
 
+// The shard keys of a set statement as array literals, one per column (for unnest).
+struct ShardArrays {
+  std::string crawls = "{", kinds = "{", shards = "{";
+  void Add(int64_t crawl_id, ShardKind kind, int shard_id) {
+    const char* sep = crawls.size() > 1 ? "," : "";
+    crawls += sep + std::to_string(crawl_id);
+    kinds += sep + std::string(ShardKindName(kind));
+    shards += sep + std::to_string(shard_id);
+  }
+  std::string Crawls() const { return crawls + "}"; }
+  std::string Kinds() const { return kinds + "}"; }
+  std::string Shards() const { return shards + "}"; }
+};
+
 // Locks the shard rows of `leases` (each once, in one order: crawl, kind, shard) and tells for
 // each lease whether it is still its shard's current lease.
 std::vector<bool> LeasesAreCurrent(pqxx::work& tx, const std::vector<const LeaseRef*>& leases) {
   std::vector<bool> out(leases.size(), false);
   if (leases.empty()) return out;
-  std::string crawls = "{", kinds = "{", shards = "{";
-  for (const LeaseRef* l : leases) {
-    const char* sep = crawls.size() > 1 ? "," : "";
-    crawls += sep + std::to_string(l->crawl_id);
-    kinds += sep + std::string(ShardKindName(l->kind));
-    shards += sep + std::to_string(l->shard_id);
-  }
+  ShardArrays keys;
+  for (const LeaseRef* l : leases) keys.Add(l->crawl_id, l->kind, l->shard_id);
   // ORDER BY under FOR UPDATE: the rows are locked as they leave the sort, i.e. in key order,
   // so two transactions that lock shards never wait for each other in a cycle.
   auto rows = tx.exec_params(
@@ -399,7 +408,7 @@ std::vector<bool> LeasesAreCurrent(pqxx::work& tx, const std::vector<const Lease
       "JOIN (SELECT DISTINCT * FROM unnest($1::bigint[], $2::text[], $3::integer[])) "
       "AS k(crawl_id, kind, shard_id) USING (crawl_id, kind, shard_id) "
       "ORDER BY s.crawl_id, s.kind, s.shard_id FOR UPDATE OF s",
-      crawls + "}", kinds + "}", shards + "}");
+      keys.Crawls(), keys.Kinds(), keys.Shards());
   // (crawl, kind, shard) -> the shard's state is 'leased', its current token
   std::map<std::tuple<int64_t, std::string, int>, std::pair<bool, int64_t>> found;
   for (const auto& row : rows) {
@@ -453,20 +462,18 @@ bool RecordProgress(pqxx::work& tx, const LeaseRef& lease, int64_t inserted, boo
 // Adds the items a group's current batches stored to their shards, one statement for all.
 void AddProgress(pqxx::work& tx, const std::map<std::tuple<int64_t, int, int>, int64_t>& added) {
   if (added.empty()) return;
-  std::string crawls = "{", kinds = "{", shards = "{", counts = "{";
+  ShardArrays keys;
+  std::string counts = "{";
   for (const auto& [key, n] : added) {
-    const char* sep = crawls.size() > 1 ? "," : "";
-    crawls += sep + std::to_string(std::get<0>(key));
-    kinds += sep + std::string(ShardKindName(static_cast<ShardKind>(std::get<1>(key))));
-    shards += sep + std::to_string(std::get<2>(key));
-    counts += sep + std::to_string(n);
+    counts += (counts.size() > 1 ? "," : "") + std::to_string(n);
+    keys.Add(std::get<0>(key), static_cast<ShardKind>(std::get<1>(key)), std::get<2>(key));
   }
   tx.exec_params(
       "UPDATE shard s SET items_done = s.items_done + v.n, updated_at = now() "
       "FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::bigint[]) "
       "AS v(crawl_id, kind, shard_id, n) "
       "WHERE s.crawl_id = v.crawl_id AND s.kind = v.kind AND s.shard_id = v.shard_id",
-      crawls + "}", kinds + "}", shards + "}", counts + "}");
+      keys.Crawls(), keys.Kinds(), keys.Shards(), counts + "}");
 }
 
 }  // namespace
