@@ -23,6 +23,7 @@
 #include "bench/proc_cpu.h"
 #include "coordinator/core.h"
 #include "coordinator/db_executor.h"
+#include "storage/copy_row.h"
 #include "storage/crawl_store.h"
 #include "storage/db.h"
 #include "storage/migrations.h"
@@ -31,8 +32,10 @@ using namespace mxcensus;
 
 namespace {
 
+// The result for target i + 1 of the crawl (its target_id: the crawl's targets are 1..rows).
 ProbeResult Sample(int i) {
   ProbeResult r;
+  r.target_id = static_cast<uint64_t>(i) + 1;
   r.ip = "10." + std::to_string((i >> 16) & 255) + "." + std::to_string((i >> 8) & 255) + "." +
          std::to_string(i & 255);
   r.port = 25;
@@ -140,7 +143,24 @@ int main(int argc, char** argv) {
         "SELECT $1, 'probe', g, 'leased', $2, 'bench', now() + interval '1 day' "
         "FROM generate_series(0, $3 - 1) g",
         crawl_id, (rows + kShards - 1) / kShards, kShards);
+    // The crawl's targets, as derived in a crawl: each result is one of its shard's targets
+    // (batch b goes to shard b % kShards). The coordinator checks results against them.
+    {
+      storage::CopyWriter w(tx, "target",
+                            {"crawl_id", "target_id", "ip", "port", "mx_name", "shard_id"});
+      storage::CopyRow row;
+      for (int j = 0; j < rows; ++j) {
+        const ProbeResult r = Sample(j);
+        row.Clear();
+        row.Add(crawl_id).Add(static_cast<int64_t>(r.target_id)).Add(r.ip).Add(int{r.port});
+        row.Add(r.name).Add((j / batch) % kShards);
+        row.WriteTo(w);
+      }
+      w.Complete();
+    }
+    tx.exec_params("UPDATE crawl SET targets_total = $2 WHERE crawl_id = $1", crawl_id, rows);
     tx.commit();
+    pqxx::nontransaction(**c).exec("ANALYZE target");
   }
   std::vector<std::vector<ProbeResult>> batches;
   for (int i = 0; i < rows; i += batch) {
