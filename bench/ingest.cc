@@ -1,8 +1,10 @@
 // Ingestion rate of the coordinator's merge path alone: result batches of many shards posted to
 // the coordinator's DbExecutor, the same writers (connections) and grouping of queued batches
 // into one transaction as `mxcensus coordinator` uses, against a real server.
-//   bench_ingest DSN [ROWS=200000] [BATCH=1000] [merge] [writers=N] [group=ROWS]
-// `merge` turns the fast path off: every batch goes through staging and the merge. `writers`
+//   bench_ingest DSN [ROWS=200000] [BATCH=1000] [merge] [unleased] [writers=N] [group=ROWS]
+// `merge` turns the fast path off: every batch goes through staging and the merge. `unleased`:
+// the coordinator does not know the shards' targets from leasing them (as after a restart), so
+// every result is checked against `target` by a query. `writers`
 // (default: the coordinator's) is the number of ingesting connections, `group` the most rows
 // of queued batches ingested in one transaction (1: every batch alone). All batches are posted
 // at once: a coordinator with a backlog, which is when its ingestion rate matters.
@@ -86,19 +88,23 @@ double SelfCpuSeconds() {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: bench_ingest DSN [ROWS] [BATCH] [merge] [writers=N] [group=ROWS]\n");
+    fprintf(stderr,
+            "usage: bench_ingest DSN [ROWS] [BATCH] [merge] [unleased] [writers=N] [group=ROWS]\n");
     return 2;
   }
   const std::string dsn = argv[1];
   const int rows = argc > 2 ? atoi(argv[2]) : 200000;
   const int batch = argc > 3 ? atoi(argv[3]) : 1000;
   bool merge_only = false;
+  bool unleased = false;
   int writers = coordinator::CoordinatorOptions().db_writers;
   size_t group = coordinator::DbExecutor::kMaxGroupRows;
   for (int i = 4; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "merge") {
       merge_only = true;
+    } else if (a == "unleased") {
+      unleased = true;
     } else if (a.rfind("writers=", 0) == 0) {
       writers = atoi(a.c_str() + 8);
     } else if (a.rfind("group=", 0) == 0) {
@@ -173,6 +179,16 @@ int main(int argc, char** argv) {
                              0};
   };
   coordinator::DbExecutor db(dsn + " application_name=" + app, writers, group);
+  if (!unleased) {
+    // What leasing the shards tells the coordinator in a crawl: each shard's targets.
+    std::vector<std::vector<storage::TargetRow>> targets(kShards);
+    for (int j = 0; j < rows; ++j) {
+      const ProbeResult r = Sample(j);
+      targets[static_cast<size_t>((j / batch) % kShards)].push_back(
+          {static_cast<int64_t>(r.target_id), r.ip, r.port, r.name});
+    }
+    for (int k = 0; k < kShards; ++k) db.lease_targets().Add(crawl_id, k, targets[k]);
+  }
   std::mutex mu;
   std::condition_variable cv;
   size_t pending = 0;
@@ -222,8 +238,9 @@ int main(int argc, char** argv) {
     }
     return backends.empty() ? -1.0 : sum;
   };
-  printf("%d writers (connections), up to %zu rows per transaction, %s\n", writers, group,
-         merge_only ? "merge path only" : "fast path");
+  printf("%d writers (connections), up to %zu rows per transaction, %s, %s\n", writers, group,
+         merge_only ? "merge path only" : "fast path",
+         unleased ? "targets checked by query" : "targets known from the leases");
   for (int pass = 0; pass < 2; ++pass) {
     std::atomic<int64_t> inserted{0};
     // Built before the clock starts: in the coordinator they come from the worker's messages.

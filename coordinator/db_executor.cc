@@ -5,9 +5,10 @@
 namespace mxcensus::coordinator {
 
 DbExecutor::DbExecutor(std::string dsn, int writers, size_t max_group_rows)
-    : max_group_rows_(max_group_rows) {
+    : max_group_rows_(max_group_rows), lease_targets_(std::make_shared<storage::LeaseTargets>()) {
   for (int i = 0; i < std::max(1, writers); ++i) {
     writers_.push_back(std::make_unique<Writer>(dsn));
+    writers_.back()->store.ShareLeaseTargets(lease_targets_);
   }
   for (auto& w : writers_) {
     Writer* p = w.get();
@@ -96,7 +97,8 @@ void DbExecutor::RunGroup(storage::CrawlStore& store, std::vector<ProbeIngest>& 
   auto r = store.IngestProbeBatches(batches);
   if (!r.ok() && group.size() > 1 && !absl::IsUnavailable(r.status()) &&
       !absl::IsAborted(r.status())) {
-    // One bad batch (an address that is not one, ...) must not fail the others: alone, each
+    // One bad batch (an address that is not one, a result that is not the target it names, ...)
+    // must not fail the others: alone, each
     // gets its own answer. A lost server or a transaction rolled back again and again (after
     // CrawlStore's own retries) is no batch's fault: all get that answer.
     for (size_t i = 0; i < group.size(); ++i) {

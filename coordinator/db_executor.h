@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "storage/crawl_store.h"
+#include "storage/lease_targets.h"
 
 namespace mxcensus::coordinator {
 
@@ -51,6 +52,9 @@ class DbExecutor {
   void PostAfterAll(Task task);
   size_t queued() const;
   int writers() const { return static_cast<int>(writers_.size()); }
+  // The targets of the shards leased through any writer, shared by all of them: a shard may be
+  // leased on one writer and its results checked on another.
+  storage::LeaseTargets& lease_targets() { return *lease_targets_; }
 
  private:
   using Item = std::variant<Task, ProbeIngest>;
@@ -69,6 +73,7 @@ class DbExecutor {
   static void RunGroup(storage::CrawlStore& store, std::vector<ProbeIngest>& group);
 
   const size_t max_group_rows_;
+  std::shared_ptr<storage::LeaseTargets> lease_targets_;
   std::vector<std::unique_ptr<Writer>> writers_;
 };
 

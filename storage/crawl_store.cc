@@ -5,13 +5,19 @@
 #include "storage/copy_row.h"
 #include "storage/crawl_store_internal.h"
 #include "storage/db.h"
+#include "storage/lease_targets.h"
 
 namespace mxcensus::storage {
 
 const char* ShardKindName(ShardKind k) { return k == ShardKind::kResolve ? "resolve" : "probe"; }
 
-CrawlStore::CrawlStore(std::string dsn) : dsn_(std::move(dsn)) {}
+CrawlStore::CrawlStore(std::string dsn)
+    : lease_targets_(std::make_shared<LeaseTargets>()), dsn_(std::move(dsn)) {}
 CrawlStore::~CrawlStore() = default;
+
+void CrawlStore::ShareLeaseTargets(std::shared_ptr<LeaseTargets> targets) {
+  lease_targets_ = std::move(targets);
+}
 
 absl::StatusOr<pqxx::connection*> CrawlStore::Conn() {
   if (conn_ && conn_->is_open()) return conn_.get();
@@ -175,8 +181,8 @@ absl::StatusOr<std::optional<Lease>> CrawlStore::LeaseShard(const std::string& o
         for (const auto& row :
              tx.exec_params("SELECT t.target_id, host(t.ip), t.port, t.mx_name FROM target t "
                             "WHERE t.crawl_id = $1 AND t.shard_id = $2 AND NOT EXISTS ("
-                            "  SELECT 1 FROM probe p WHERE p.crawl_id = t.crawl_id AND p.ip = t.ip "
-                            "  AND p.port = t.port AND p.mx_name = t.mx_name) ORDER BY t.target_id",
+                            "  SELECT 1 FROM probe p WHERE p.crawl_id = t.crawl_id "
+                            "  AND p.target_id = t.target_id) ORDER BY t.target_id",
                             ref.crawl_id, ref.shard_id)) {
           lease.targets.push_back(TargetRow{row[0].as<int64_t>(), row[1].as<std::string>(),
                                             static_cast<uint16_t>(row[2].as<int>()),
@@ -203,6 +209,10 @@ absl::StatusOr<std::optional<Lease>> CrawlStore::LeaseShard(const std::string& o
                       .as<int64_t>();
       tx.commit();
       lease.ref = ref;
+      // Its results are checked against these without a query (lease_targets.h).
+      if (ref.kind == ShardKind::kProbe) {
+        lease_targets_->Add(ref.crawl_id, ref.shard_id, lease.targets);
+      }
       return R{std::move(lease)};
     }
   });

@@ -21,6 +21,8 @@
 
 namespace mxcensus::storage {
 
+class LeaseTargets;
+
 enum class ShardKind { kResolve, kProbe };
 const char* ShardKindName(ShardKind k);
 
@@ -135,6 +137,11 @@ class CrawlStore {
   // Whether probe batches first try a plain COPY into the crawl's partition (default), falling
   // back to staging and merge when a row is already stored. Off: always merge (for benchmarks).
   void set_ingest_fast_path(bool on) { fast_path_ = on; }
+  // The targets of the probe shards leased lately, against which probe results are checked
+  // (lease_targets.h). Each store has its own; the coordinator's writers share one, since a
+  // shard may be leased on one writer and its results ingested on another.
+  void ShareLeaseTargets(std::shared_ptr<LeaseTargets> targets);
+  LeaseTargets& lease_targets() { return *lease_targets_; }
 
   // Creates a crawl in state 'resolving' with its domains (COPY) cut into resolve shards.
   absl::StatusOr<int64_t> CreateCrawl(const CrawlSpec& spec,
@@ -155,6 +162,10 @@ class CrawlStore {
   // Hands back `owner`'s unfinished leases (a draining worker), without counting an attempt.
   absl::Status ReleaseLeases(const std::string& owner);
 
+  // Probe results are stored under (crawl, target_id), so each must be the target it names: a
+  // target of its lease's shard, with that target's address, port and MX name. A batch with a
+  // result that is not (or with no target id, as a standalone probe's) is refused whole with
+  // InvalidArgument naming the worker and the target, and nothing of it is stored.
   absl::StatusOr<IngestResult> IngestProbes(const LeaseRef& lease,
                                             const std::vector<ProbeResult>& results,
                                             bool shard_complete, const std::string& worker);
@@ -217,6 +228,7 @@ class CrawlStore {
   DerDigests der_digests_;
   size_t der_digest_bytes_ = 0;
 
+  std::shared_ptr<LeaseTargets> lease_targets_;
   std::string dsn_;
   std::unique_ptr<pqxx::connection> conn_;
   int64_t connections_opened_ = 0;

@@ -34,11 +34,12 @@ void EnsureTable(pqxx::connection& conn) {
 
 }  // namespace
 
-absl::StatusOr<MigrateReport> Migrate(pqxx::connection& conn) {
+absl::StatusOr<MigrateReport> Migrate(pqxx::connection& conn, int up_to_version) {
   return WithSqlErrors("migrate", [&]() -> absl::StatusOr<MigrateReport> {
     EnsureTable(conn);
     MigrateReport report;
     for (const Migration& m : AllMigrations()) {
+      if (m.version > up_to_version) break;
       pqxx::work tx(conn);
       // Serialises concurrent migrators; released at commit.
       tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLockKey);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <limits>
 #include <pqxx/connection>
 #include <string>
 #include <vector>
@@ -26,7 +27,9 @@ struct MigrateReport {
 // Applies the migrations the database lacks, each in its own transaction, recording each in
 // schema_migrations. Concurrent callers serialise on an advisory lock; a second run is a no-op.
 // Fails if the database's schema is newer than this binary or an applied migration's text changed.
-absl::StatusOr<MigrateReport> Migrate(pqxx::connection& conn);
+// `up_to_version` stops after that version (tests that upgrade an older schema).
+absl::StatusOr<MigrateReport> Migrate(pqxx::connection& conn,
+                                      int up_to_version = std::numeric_limits<int>::max());
 
 // The schema version recorded in the database (0 when never migrated).
 absl::StatusOr<int> SchemaVersion(pqxx::connection& conn);

@@ -1,6 +1,5 @@
 // Result ingestion of CrawlStore: COPY into per-connection staging tables, then an idempotent
 // merge keyed by crawl and target, in the same transaction as the shard's progress.
-#include <arpa/inet.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include "storage/copy_binary.h"
 #include "storage/copy_row.h"
 #include "storage/crawl_store_internal.h"
+#include "storage/lease_targets.h"
 
 namespace mxcensus::storage {
 namespace {
@@ -165,26 +165,25 @@ void AddText(BinaryCopyRows& row, const std::optional<std::string>& v) {
   row.Optional(v, [&](const std::string& s) { row.Bytes(s); });
 }
 
+absl::Status NotAnAddress(const ProbeResult& r) {
+  return absl::InvalidArgumentError("probe result for " + r.name + " port " +
+                                    std::to_string(r.port) + ": '" + r.ip +
+                                    "' is not an IP address");
+}
+
 // One probe row in binary COPY form, fields in kProbeColumns order and each in its column's
-// exact type (0001_initial.sql, 0002). Fails on an address that is not one.
+// exact type (0001_initial.sql, 0002). Fails on an address that is not one (CheckTargets has
+// refused those already).
 absl::Status AddProbeRow(BinaryCopyRows& row, int64_t crawl_id, const ProbeResult& r,
                          const std::string& worker, const BatchCerts& certs, size_t& next_sha,
                          std::vector<std::string_view>& chain) {
   row.BeginRow(static_cast<int16_t>(kProbeColumns.size()));
   row.Int8(crawl_id);
-  if (!row.Inet(r.ip)) {
-    return absl::InvalidArgumentError("probe result for " + r.name + " port " +
-                                      std::to_string(r.port) + ": '" + r.ip +
-                                      "' is not an IP address");
-  }
+  if (!row.Inet(r.ip)) return NotAnAddress(r);
   row.Int4(r.port);
   row.Bytes(r.name);
   row.Bytes(r.tag);
-  if (r.target_id) {
-    row.Int8(static_cast<int64_t>(r.target_id));
-  } else {
-    row.Null();
-  }
+  row.Int8(static_cast<int64_t>(r.target_id));  // checked: a target of the crawl
   row.Bytes(OutcomeName(r.outcome));
   row.Bytes(StageName(r.stage));
   AddText(row, r.error);
@@ -337,9 +336,102 @@ absl::Status CheckReferences(pqxx::work& tx, const BatchCerts& certs,
 // A fast-path COPY is sent in pieces of about this size while the rest of the batch is rendered.
 constexpr size_t kCopyPieceBytes = 128 << 10;
 
-bool IsIpAddress(const std::string& ip) {
-  unsigned char addr[16];
-  return inet_pton(AF_INET, ip.c_str(), addr) == 1 || inet_pton(AF_INET6, ip.c_str(), addr) == 1;
+// A refusal of a probe result that is not the target it names.
+absl::Status Refused(const CrawlStore::ProbeBatch& b, const ProbeResult& r,
+                     const std::string& why) {
+  const std::string what = r.ip + " port " + std::to_string(r.port) + " " + r.name;
+  return absl::InvalidArgumentError(
+      "worker '" + b.worker + "' sent a result for " +
+      (r.target_id == 0 ? what + " without a target id (a standalone probe's result)"
+                        : "target " + std::to_string(r.target_id) + " (" + what + ")") +
+      " under its lease of crawl " + std::to_string(b.lease.crawl_id) + " shard " +
+      std::to_string(b.lease.shard_id) + why + "; batch refused");
+}
+
+// Every probe result of a group must be the target it names: a target of its lease's shard,
+// with that target's address, port and MX name. The target id is the key the row is stored
+// under, so a wrong one would take another target's place (and that target would never be
+// probed) or store a row no target has. Checked against the targets of the shards this
+// coordinator leased (in memory), and for the rest against `target`, in one query per crawl.
+absl::Status CheckTargets(pqxx::work& tx, const std::vector<CrawlStore::ProbeBatch>& batches,
+                          const LeaseTargets& known) {
+  struct Ask {
+    size_t batch, row;
+    IpAddress address;
+  };
+  std::map<int64_t, std::vector<Ask>> ask;  // by crawl
+  std::vector<IpAddress> addresses;
+  std::vector<LeaseTargets::Match> match;
+  for (size_t i = 0; i < batches.size(); ++i) {
+    const CrawlStore::ProbeBatch& b = batches[i];
+    const std::vector<ProbeResult>& results = *b.results;
+    if (results.empty()) continue;
+    if (b.lease.kind != ShardKind::kProbe) {
+      return Refused(b, results.front(), ", which is a lease of a resolve shard");
+    }
+    addresses.clear();
+    for (const ProbeResult& r : results) {
+      auto address = ParseIpAddress(r.ip);
+      if (!address) return NotAnAddress(r);
+      if (r.target_id == 0) return Refused(b, r, "");
+      if (r.target_id > static_cast<uint64_t>(INT64_MAX)) {
+        return Refused(b, r, ", but the crawl has no such target");
+      }
+      addresses.push_back(*address);
+    }
+    std::string other;
+    known.Compare(b.lease.crawl_id, b.lease.shard_id, results, addresses, match, &other);
+    for (size_t k = 0; k < results.size(); ++k) {
+      if (match[k] == LeaseTargets::Match::kDifferent) {
+        return Refused(b, results[k],
+                       ", but target " + std::to_string(results[k].target_id) + " is " + other);
+      }
+      if (match[k] == LeaseTargets::Match::kUnknown) {
+        ask[b.lease.crawl_id].push_back({i, k, addresses[k]});
+      }
+    }
+  }
+  for (const auto& [crawl_id, asks] : ask) {
+    std::string ids = "{";
+    for (const Ask& a : asks) {
+      ids += (ids.size() > 1 ? "," : "") +
+             std::to_string((*batches[a.batch].results)[a.row].target_id);
+    }
+    struct Found {
+      int shard_id;
+      TargetRow target;
+    };
+    std::unordered_map<int64_t, Found> found;
+    for (const auto& row : tx.exec_params(
+             "SELECT target_id, coalesce(shard_id, -1), host(ip), port, mx_name FROM target "
+             "WHERE crawl_id = $1 AND target_id = ANY($2::bigint[])",
+             crawl_id, ids + "}")) {
+      const int64_t id = row[0].as<int64_t>();
+      found[id] = Found{row[1].as<int>(), TargetRow{id, row[2].as<std::string>(),
+                                                    static_cast<uint16_t>(row[3].as<int>()),
+                                                    row[4].as<std::string>()}};
+    }
+    for (const Ask& a : asks) {
+      const CrawlStore::ProbeBatch& b = batches[a.batch];
+      const ProbeResult& r = (*b.results)[a.row];
+      const std::string id = std::to_string(r.target_id);
+      auto it = found.find(static_cast<int64_t>(r.target_id));
+      if (it == found.end()) {
+        return Refused(b, r, ", but crawl " + std::to_string(crawl_id) + " has no target " + id);
+      }
+      const TargetRow& t = it->second.target;
+      if (it->second.shard_id != b.lease.shard_id) {
+        return Refused(
+            b, r, ", but target " + id + " is in shard " + std::to_string(it->second.shard_id));
+      }
+      if (ParseIpAddress(t.ip) != a.address || t.port != r.port || t.mx_name != r.name) {
+        return Refused(b, r,
+                       ", but target " + id + " is " + t.ip + " port " + std::to_string(t.port) +
+                           " " + t.mx_name);
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 // For each of `candidates` (batches of `crawl_id`), whether its first or its last target is
@@ -348,35 +440,24 @@ bool IsIpAddress(const std::string& ip) {
 std::vector<bool> EndsStored(pqxx::work& tx, const std::string& partition, int64_t crawl_id,
                              const std::vector<const std::vector<ProbeResult>*>& candidates) {
   std::vector<bool> out(candidates.size(), false);
+  if (candidates.empty()) return out;
   std::string sql;
   std::vector<std::string> params = {std::to_string(crawl_id)};
-  std::vector<size_t> asked;  // the candidates with a column in the query
   for (size_t i = 0; i < candidates.size(); ++i) {
-    const ProbeResult& a = candidates[i]->front();
-    const ProbeResult& b = candidates[i]->back();
-    // Not addresses: no row can match, and rendering the batch reports them.
-    if (!IsIpAddress(a.ip) || !IsIpAddress(b.ip)) continue;
     std::string col;
-    for (const ProbeResult* r : {&a, &b}) {
-      // Each lookup an equality on every primary-key column: `(ip, port, mx_name) IN (...)`
-      // let the planner, without statistics on a partition being filled, scan the index on
-      // crawl_id alone and filter, i.e. the whole partition for every batch.
-      const size_t n = params.size();
-      params.push_back(r->ip);
-      params.push_back(std::to_string(r->port));
-      params.push_back(r->name);
+    for (const ProbeResult* r : {&candidates[i]->front(), &candidates[i]->back()}) {
+      // Each lookup an equality on both primary-key columns: a form such as `target_id IN
+      // (...)` could let the planner, without statistics on a partition being filled, scan
+      // the index on crawl_id alone and filter, i.e. the whole partition for every batch.
+      params.push_back(std::to_string(r->target_id));
       col += std::string(col.empty() ? "" : " OR ") + "EXISTS (SELECT 1 FROM " + partition +
-             " WHERE crawl_id = $1 AND ip = $" + std::to_string(n + 1) + "::inet AND port = $" +
-             std::to_string(n + 2) + "::integer AND mx_name = $" + std::to_string(n + 3) +
-             "::text)";
+             " WHERE crawl_id = $1 AND target_id = $" + std::to_string(params.size()) + "::bigint)";
     }
     sql += (sql.empty() ? "SELECT " : ", ") + col;
-    asked.push_back(i);
   }
-  if (asked.empty()) return out;
   const auto row =
       tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params.begin(), params.end()))[0];
-  for (size_t k = 0; k < asked.size(); ++k) out[asked[k]] = row[static_cast<int>(k)].as<bool>();
+  for (size_t k = 0; k < candidates.size(); ++k) out[k] = row[static_cast<int>(k)].as<bool>();
   return out;
 }
 
@@ -503,6 +584,7 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
         };
         const size_t n = batches.size();
         std::vector<IngestResult> out(n);
+        if (auto st = CheckTargets(tx, batches, *lease_targets_); !st.ok()) return st;
         {
           // Every shard of the group locked once, in one order, in one statement.
           std::vector<const LeaseRef*> leases;
@@ -619,7 +701,7 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
             CopyBinary(tx, "probe_staging", kProbeColumns, rows.Finish());
           }
           staged = true;
-          // Set form, keyed by (crawl, ip, port, mx name): a re-delivered row inserts nothing.
+          // Set form, keyed by (crawl, target): a re-delivered row inserts nothing.
           const std::string cols = Joined(kProbeColumns);
           auto merged = tx.exec("INSERT INTO probe (" + cols + ") SELECT " + cols +
                                 " FROM probe_staging ON CONFLICT DO NOTHING");
@@ -648,11 +730,16 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
               CloseShard(tx, batches[i].lease,
                          "SELECT count(*) FROM target t WHERE t.crawl_id = $1 AND t.shard_id = $2 "
                          "AND NOT EXISTS (SELECT 1 FROM probe p WHERE p.crawl_id = t.crawl_id "
-                         "AND p.ip = t.ip AND p.port = t.port AND p.mx_name = t.mx_name)");
+                         "AND p.target_id = t.target_id)");
         }
         tx.commit();
         if (created) staging_ready_ = true;
         RememberCertificates(sent);
+        for (size_t i = 0; i < n; ++i) {
+          if (out[i].shard_done) {
+            lease_targets_->Forget(batches[i].lease.crawl_id, batches[i].lease.shard_id);
+          }
+        }
         return out;
       });
 }

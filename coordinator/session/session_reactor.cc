@@ -143,6 +143,17 @@ void SessionReactor::OnBatch(v1::ResultBatch& batch) {
       return;
     }
     if (h->reactor == nullptr) return;  // committed or not, the worker re-sends after reconnecting
+    if (absl::IsInvalidArgument(r.status())) {
+      // A batch that cannot be stored as it is (an address that is not one, a result that is
+      // not the target it names): nothing of it was stored and it is not acked. Ending the
+      // stream stops this worker's later batches too; it reconnects and sends them again.
+      fprintf(stderr, "coordinator: refusing a batch: %s\n",
+              std::string(r.status().message()).c_str());
+      std::lock_guard rl(h->reactor->mu_);
+      h->reactor->FinishLocked(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(r.status().message())));
+      return;
+    }
     if (!r.ok()) {
       // Not acked: the worker keeps the batch. Closing the stream makes it reconnect and re-send.
       fprintf(stderr, "coordinator: ingest failed, closing the stream: %s\n",

@@ -48,3 +48,21 @@ int64_t TestDatabase::Count(const std::string& sql) const {
 }
 
 }  // namespace mxcensus::testing
+
+namespace mxcensus::testing {
+
+void TestDatabase::AddTargets(int64_t crawl_id, int shard_id,
+                              const std::vector<ProbeResult>& results) const {
+  auto c = Connect();
+  pqxx::work tx(*c);
+  for (const ProbeResult& r : results) {
+    tx.exec_params(
+        "INSERT INTO target (crawl_id, target_id, ip, port, mx_name, shard_id) "
+        "VALUES ($1, $2, $3::inet, $4, $5, $6)",
+        crawl_id, static_cast<int64_t>(r.target_id), r.ip, static_cast<int>(r.port), r.name,
+        shard_id);
+  }
+  tx.commit();
+}
+
+}  // namespace mxcensus::testing

@@ -4,6 +4,9 @@
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
+#include <vector>
+
+#include "common/probe_result.h"
 
 namespace mxcensus::testing {
 
@@ -24,6 +27,10 @@ class TestDatabase {
   std::unique_ptr<pqxx::connection> Connect() const;
   // The first column of the first row of `sql`, as an integer (counts, ids, sums).
   int64_t Count(const std::string& sql) const;
+  // Makes each of `results` a target of shard `shard_id` of crawl `crawl_id` (its target_id,
+  // ip, port and name), as target derivation would: the coordinator stores only results that
+  // are the target they name.
+  void AddTargets(int64_t crawl_id, int shard_id, const std::vector<ProbeResult>& results) const;
 
  private:
   std::string name_;

@@ -30,7 +30,12 @@ std::string Sha256(const std::string& der) {
   return std::string(reinterpret_cast<char*>(md), len);
 }
 
-// Migrates `db` and creates an empty crawl in it: id 1 in a fresh database.
+ProbeResult WithChain(int i, std::vector<std::string> chain);
+ProbeResult Plain(int i);
+
+// Migrates `db` and creates a crawl in it: id 1 in a fresh database, whose shard 0 has the
+// targets of WithChain(i) and Plain(i) for i in 1..40. The batches come by hand: the crawl is
+// cancelled so that the coordinator does not hand its targets to the test's worker.
 int64_t NewCrawl(const testing::TestDatabase& db) {
   auto c = db.Connect();
   EXPECT_TRUE(storage::Migrate(*c).ok());
@@ -39,12 +44,21 @@ int64_t NewCrawl(const testing::TestDatabase& db) {
   spec.name = "certs";
   auto id = store.CreateCrawl(spec, {});
   EXPECT_TRUE(id.ok()) << id.status();
-  return id.ok() ? *id : 0;
+  if (!id.ok()) return 0;
+  std::vector<ProbeResult> targets;
+  for (int i = 1; i <= 40; ++i) {
+    targets.push_back(WithChain(i, {}));
+    targets.push_back(Plain(i));
+  }
+  db.AddTargets(*id, 0, targets);
+  EXPECT_TRUE(store.CancelCrawl(*id).ok());
+  return *id;
 }
 
-// A result of host `i` presenting `chain` (leaf first).
+// A result of host `i` (target i) presenting `chain` (leaf first).
 ProbeResult WithChain(int i, std::vector<std::string> chain) {
   ProbeResult r;
+  r.target_id = static_cast<uint64_t>(i);
   r.ip = "192.0.2." + std::to_string(i);
   r.port = 25;
   r.name = "mx" + std::to_string(i) + ".example.test";
@@ -64,6 +78,16 @@ ProbeResult WithChain(int i, std::vector<std::string> chain) {
   return r;
 }
 
+// A result of another host (target 1000 + i) without STARTTLS: no TLS part.
+ProbeResult Plain(int i) {
+  ProbeResult plain = WithChain(i, {});
+  plain.target_id = 1000 + static_cast<uint64_t>(i);
+  plain.ip = "198.51.100." + std::to_string(i);
+  plain.outcome = ProbeOutcome::kNoStartTls;
+  plain.tls.reset();
+  return plain;
+}
+
 // A batch of hosts [from, from + n), all presenting the same two-certificate chain, and one
 // without TLS. The lease
 // is not current (no shard): the results are stored, no shard moves.
@@ -75,11 +99,7 @@ v1::ResultBatch Batch(int64_t crawl, int from, int n) {
     ToProto(WithChain(i, {"leaf-der-shared", "intermediate-der"}), b.add_probes());
   }
   // And one host without STARTTLS: its result has no TLS part, and must not get one.
-  ProbeResult plain = WithChain(from, {});
-  plain.ip = "198.51.100." + std::to_string(from);
-  plain.outcome = ProbeOutcome::kNoStartTls;
-  plain.tls.reset();
-  ToProto(plain, b.add_probes());
+  ToProto(Plain(from), b.add_probes());
   return b;
 }
 
@@ -217,6 +237,45 @@ TEST_F(CertReferenceTest, BatchNamingAnUnknownCertificateIsRefusedAndNothingOfIt
   auto st = stream->Finish();
   EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
   EXPECT_NE(st.error_message().find("not stored"), std::string::npos) << st.error_message();
+  EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), 0);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM certificate"), 0);
+  server->Shutdown(100ms);
+}
+
+// A result is stored under its target id, so one that claims another target's id must be
+// refused: the coordinator ends the stream with INVALID_ARGUMENT naming the worker and the
+// target, acks nothing and stores nothing of the batch.
+TEST_F(CertReferenceTest, BatchWithAResultClaimingAnotherTargetIsRefusedAndNothingStored) {
+  testing::TestDatabase db;
+  ASSERT_EQ(NewCrawl(db), 1);
+  auto server = StartCoordinator(db, 0);
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Coordinator::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+  auto stream = stub->Session(&ctx);
+  v1::WorkerMessage hello;
+  hello.mutable_hello()->set_worker_id("liar");
+  ASSERT_TRUE(stream->Write(hello));
+  v1::WorkerMessage bad;
+  *bad.mutable_results() = Batch(1, 1, 3);
+  bad.mutable_results()->set_batch_id(1);
+  bad.mutable_results()->mutable_probes(1)->set_target_id(3);  // host 2's result as target 3
+  ASSERT_TRUE(stream->Write(bad));
+  v1::CoordinatorMessage in;
+  while (stream->Read(&in)) {
+    EXPECT_FALSE(in.has_ack()) << "a batch was acked";
+  }
+  auto st = stream->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_NE(st.error_message().find("worker 'liar' sent a result for target 3 (192.0.2.2 port 25 "
+                                    "mx2.example.test)"),
+            std::string::npos)
+      << st.error_message();
+  EXPECT_NE(st.error_message().find("target 3 is 192.0.2.3 port 25 mx3.example.test"),
+            std::string::npos)
+      << st.error_message();
   EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), 0);
   EXPECT_EQ(db.Count("SELECT count(*) FROM certificate"), 0);
   server->Shutdown(100ms);

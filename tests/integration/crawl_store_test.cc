@@ -173,17 +173,18 @@ TEST_F(CrawlStoreTest, IntermediateSeenLaterAsLeafGetsItsSummary) {
   auto id = store.CreateCrawl(CrawlSpec{"certs"}, {{"example.org", 0}});
   ASSERT_TRUE(id.ok()) << id.status();
   LeaseRef stale{*id, ShardKind::kProbe, 0, 0};
-  TargetRow t1{0, "192.0.2.1", 25, "mx1.example.org"};
-  TargetRow t2{0, "192.0.2.2", 25, "mx2.example.org"};
+  TargetRow t1{1, "192.0.2.1", 25, "mx1.example.org"};
+  TargetRow t2{2, "192.0.2.2", 25, "mx2.example.org"};
   // First the certificate only appears as an intermediate (no summary) ...
   auto r1 = Probed(t1, ProbeOutcome::kStartTlsOk);
   r1.tls->chain_der = {"leaf-one", "dual-role"};
+  auto r2 = Probed(t2, ProbeOutcome::kStartTlsOk);
+  r2.tls->chain_der = {"dual-role"};
+  db_.AddTargets(*id, 0, {r1, r2});
   ASSERT_TRUE(store.IngestProbes(stale, {r1}, false, "w").ok());
   EXPECT_EQ(Count("SELECT count(*) FROM certificate WHERE der = 'dual-role' AND subject IS NULL"),
             1);
   // ... then, through the same connection (which remembers what it stored), as a leaf.
-  auto r2 = Probed(t2, ProbeOutcome::kStartTlsOk);
-  r2.tls->chain_der = {"dual-role"};
   ASSERT_TRUE(store.IngestProbes(stale, {r2}, false, "w").ok());
   EXPECT_EQ(
       Count("SELECT count(*) FROM certificate WHERE der = 'dual-role' AND subject IS NOT NULL"), 1);

@@ -18,8 +18,10 @@
 namespace mxcensus::coordinator {
 namespace {
 
+// The result of target i + 1 (of shard (i / 20) % 4: batch b holds results 20b..20b+19).
 ProbeResult Plain(int i) {
   ProbeResult r;
+  r.target_id = static_cast<uint64_t>(i) + 1;
   r.ip = "198.51." + std::to_string(i / 250) + "." + std::to_string(i % 250);
   r.port = 25;
   r.name = "mx" + std::to_string(i) + ".example.test";
@@ -44,6 +46,14 @@ TEST(DbExecutorTest, BatchesOfManyShardsOnTwoWritersEachGetTheirAnswerInShardOrd
     ASSERT_TRUE(id.ok()) << id.status();
     crawl_id = *id;
   }
+  constexpr int kBatches = 40;
+  for (int shard = 0; shard < 4; ++shard) {
+    std::vector<ProbeResult> targets;
+    for (int i = 0; i < kBatches * 20; ++i) {
+      if ((i / 20) % 4 == shard) targets.push_back(Plain(i));
+    }
+    db.AddTargets(crawl_id, shard, targets);
+  }
   DbExecutor exec(db.dsn(), 2, 50);
   ASSERT_EQ(exec.writers(), 2);
   std::mutex mu;
@@ -51,7 +61,6 @@ TEST(DbExecutorTest, BatchesOfManyShardsOnTwoWritersEachGetTheirAnswerInShardOrd
   int pending = 0;
   std::map<int, std::vector<int>> answered;  // shard -> batch numbers, in the order answered
   std::map<int, absl::StatusOr<storage::IngestResult>> results;
-  constexpr int kBatches = 40;
   {
     std::lock_guard lock(mu);
     pending = kBatches;
@@ -61,6 +70,7 @@ TEST(DbExecutorTest, BatchesOfManyShardsOnTwoWritersEachGetTheirAnswerInShardOrd
     in.lease = storage::LeaseRef{crawl_id, storage::ShardKind::kProbe, b % 4, 0};
     for (int i = 0; i < 20; ++i) in.results.push_back(Plain(b * 20 + i));
     if (b == 13) in.results[5].ip = "not-an-address";
+    if (b == 22) in.results[7].target_id = 1;  // target 1 is another address, of shard 0
     if (b == 27) in.results = {Plain(60), Plain(61)};  // stored by batch 3, same shard
     in.worker = "w";
     in.done = [&, b](const absl::StatusOr<storage::IngestResult>& r) {
@@ -85,7 +95,8 @@ TEST(DbExecutorTest, BatchesOfManyShardsOnTwoWritersEachGetTheirAnswerInShardOrd
     EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << "shard " << shard;
     EXPECT_EQ(order.size(), static_cast<size_t>(kBatches / 4));
   }
-  // The bad batch alone failed, naming the address; its group's other batches were stored.
+  // The bad batches alone failed, naming the address, or the worker and the target; their
+  // groups' other batches were stored.
   for (int b = 0; b < kBatches; ++b) {
     const auto& r = results.at(b);
     if (b == 13) {
@@ -93,11 +104,18 @@ TEST(DbExecutorTest, BatchesOfManyShardsOnTwoWritersEachGetTheirAnswerInShardOrd
       EXPECT_NE(r.status().message().find("not-an-address"), std::string::npos) << r.status();
       continue;
     }
+    if (b == 22) {
+      ASSERT_FALSE(r.ok());
+      EXPECT_NE(r.status().message().find("worker 'w' sent a result for target 1 "),
+                std::string::npos)
+          << r.status();
+      continue;
+    }
     ASSERT_TRUE(r.ok()) << "batch " << b << ": " << r.status();
     EXPECT_EQ(r->rows_inserted, b == 27 ? 0 : 20) << "batch " << b;
   }
-  EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), (kBatches - 2) * 20);
-  EXPECT_EQ(db.Count("SELECT count(DISTINCT (ip, port, mx_name)) FROM probe"), (kBatches - 2) * 20);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), (kBatches - 3) * 20);
+  EXPECT_EQ(db.Count("SELECT count(DISTINCT (ip, port, mx_name)) FROM probe"), (kBatches - 3) * 20);
   // Both connections did some of the work.
   EXPECT_EQ(db.Count("SELECT count(DISTINCT pid) FROM pg_stat_activity "
                      "WHERE datname = current_database() AND pid <> pg_backend_pid() "

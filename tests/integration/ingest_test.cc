@@ -17,6 +17,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
+ProbeResult Full();
+
 class IngestTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -31,16 +33,23 @@ class IngestTest : public ::testing::Test {
     if (r.empty()) return "<no row>";
     return r[0][0].is_null() ? "<null>" : r[0][0].as<std::string>();
   }
-  // A crawl to store into, and a lease that is not current (results are stored, no shard moves).
+  // A crawl to store into, and a lease of its shard 0 that is not current (results are stored,
+  // no shard moves). The shard's targets are those of Plain(1..60) and Full().
   LeaseRef NewCrawl(CrawlStore& store, const std::string& name) {
     CrawlSpec spec;
     spec.name = name;
     auto id = store.CreateCrawl(spec, {});
     EXPECT_TRUE(id.ok()) << id.status();
-    return LeaseRef{id.ok() ? *id : 0, ShardKind::kProbe, 0, 0};
+    if (!id.ok()) return LeaseRef{};
+    std::vector<ProbeResult> targets = {Full()};
+    for (int i = 1; i <= 60; ++i) targets.push_back(Plain(i));
+    db_.AddTargets(*id, 0, targets);
+    return LeaseRef{*id, ShardKind::kProbe, 0, 0};
   }
+  // The result of target 1000 + i.
   static ProbeResult Plain(int i) {
     ProbeResult r;
+    r.target_id = 1000 + static_cast<uint64_t>(i);
     r.ip = "192.0.2." + std::to_string(i);
     r.port = 25;
     r.name = "mx" + std::to_string(i) + ".example.test";
@@ -201,7 +210,7 @@ TEST_F(IngestTest, EveryColumnComesOutAsItWentInOnBothPaths) {
                  "ehlo::text, tls_version IS NULL, chain_sha256 IS NULL, leaf_sha256 IS NULL, "
                  "tls_handshake_complete IS NULL, code_banner, code_ehlo IS NULL) " +
                  bare_row),
-            "192.0.2.1,-1,t,{},t,t,t,t,220,t");
+            "192.0.2.1,1001,t,{},t,t,t,t,220,t");
   // The merge path stored exactly the same values (stored_at and crawl_id aside).
   const std::string cols =
       "ip, port, mx_name, tag, target_id, outcome, stage, error, banner, ehlo, ehlo_tls, "
@@ -358,6 +367,69 @@ TEST_F(IngestTest, LateBatchOfAReleasedShardMovesNothingAndTheCurrentLeaseComple
   EXPECT_EQ(Count("SELECT count(*) FROM probe WHERE worker = 'slow'"), 2);
 }
 
+// A probe row is stored under its target id, so a result must be the target it names: a target
+// of its lease's shard, with that target's address, port and name. Any other is refused whole,
+// naming the worker and the target, with nothing stored and no shard moved; checked both against
+// the targets the store leased (in memory) and, for a store that leased nothing (a restarted
+// coordinator), against the target table.
+TEST_F(IngestTest, ResultThatIsNotTheTargetItNamesIsRefusedAndNothingOfItsBatchStored) {
+  CrawlStore store(db_.dsn());
+  const int64_t id = ProbingCrawl(store, "checked");
+  auto lease = store.LeaseShard("w", 60s);
+  ASSERT_TRUE(lease.ok() && *lease);
+  const auto& t = (*lease)->targets;
+  ASSERT_EQ(t.size(), 3u);
+  db_.AddTargets(id, 7, {Plain(1)});  // a target of another shard
+  const std::string first = std::to_string(t[0].target_id);
+  struct Case {
+    ProbeResult result;
+    std::string says;
+  };
+  std::vector<Case> cases;
+  auto wrong = [&](auto change, const std::string& says) {
+    ProbeResult r = Probed(t[0]);
+    change(r);
+    cases.push_back({r, says});
+  };
+  const std::string is_first = "target " + first + " is " + t[0].ip + " port 25 mx.a.test";
+  wrong([&](ProbeResult& r) { r.ip = t[1].ip; }, is_first);
+  wrong([&](ProbeResult& r) { r.port = 26; }, is_first);
+  wrong([&](ProbeResult& r) { r.name = "mx.b.test"; }, is_first);
+  wrong([&](ProbeResult& r) { r.target_id = 0; }, "without a target id");
+  wrong([&](ProbeResult& r) { r.target_id = 999; },
+        "crawl " + std::to_string(id) + " has no target 999");
+  cases.push_back({Plain(1), "target 1001 is in shard 7"});
+  CrawlStore fresh(db_.dsn());
+  for (CrawlStore* s : {&store, &fresh}) {
+    for (const Case& c : cases) {
+      auto r = s->IngestProbes((*lease)->ref, {Probed(t[2]), c.result}, true, "w9");
+      ASSERT_FALSE(r.ok()) << c.says;
+      EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+      EXPECT_NE(r.status().message().find("worker 'w9' sent a result for "), std::string::npos)
+          << r.status();
+      EXPECT_NE(r.status().message().find(c.says), std::string::npos) << r.status();
+    }
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM probe"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM shard WHERE kind = 'probe' AND state = 'leased' "
+                  "AND items_done = 0"),
+            1);
+  // The same targets, truthfully: stored, and the shard is done.
+  std::vector<ProbeResult> all;
+  for (const auto& target : t) all.push_back(Probed(target));
+  auto ok = fresh.IngestProbes((*lease)->ref, all, true, "w9");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->rows_inserted, 3);
+  EXPECT_TRUE(ok->shard_done);
+  // A result of the lease's own shard is accepted whatever the text of its address.
+  db_.AddTargets(id, 0, {Full()});
+  ProbeResult spelled = Full();
+  spelled.ip = "2001:0db8:0:0::25";
+  auto v6 = fresh.IngestProbes((*lease)->ref, {spelled}, false, "w9");
+  ASSERT_TRUE(v6.ok()) << v6.status();
+  EXPECT_EQ(v6->rows_inserted, 1);
+}
+
 // Several batches in one transaction (the coordinator's grouping of queued batches): each batch
 // is counted, fenced and completes its shard as if it had come alone, in order.
 TEST_F(IngestTest, GroupedBatchesKeepTheirOwnCountsFencingAndOrder) {
@@ -371,6 +443,7 @@ TEST_F(IngestTest, GroupedBatchesKeepTheirOwnCountsFencingAndOrder) {
   again = {part[0]};
   // Unrelated new rows of the same crawl, in a batch of a lease that is not current.
   const LeaseRef other{id, ShardKind::kProbe, 99, 0};
+  db_.AddTargets(id, 99, {Plain(1), Plain(2), Plain(3), Plain(4), Plain(5), Plain(6), Plain(7)});
   std::vector<ProbeResult> extra = {Plain(1), Plain(2)};
   // All new: one COPY for the three batches; the last one completes the shard.
   auto r = store.IngestProbeBatches({{other, &extra, false, "x"},
@@ -426,6 +499,9 @@ TEST_F(IngestTest, DeadlockIsRunAgainOnTheSameConnection) {
     pqxx::work tx(*c);
     tx.exec("INSERT INTO shard (crawl_id, kind, shard_id) VALUES (" + std::to_string(id) +
             ", 'probe', 1), (" + std::to_string(id) + ", 'probe', 2)");
+    tx.exec(
+        "UPDATE target SET shard_id = CASE WHEN target_id < 1003 THEN 1 ELSE 2 END "
+        "WHERE target_id IN (1001, 1002, 1003)");
     tx.commit();
   }
   ASSERT_EQ(store.connections_opened(), 1);

@@ -1,10 +1,11 @@
 // Migrations against a real PostgreSQL: apply, re-apply (no-op), and the reader role's limits.
+#include "storage/migrations.h"
+
 #include <gtest/gtest.h>
 
 #include <pqxx/pqxx>
 
 #include "storage/db.h"
-#include "storage/migrations.h"
 #include "tests/harness/test_db.h"
 #include "tests/harness/test_util.h"
 
@@ -16,9 +17,10 @@ using testing::TestDatabase;
 
 int CountTables(pqxx::connection& c) {
   pqxx::work tx(c);
-  return tx.exec(
-      "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-      "WHERE n.nspname = 'public' AND c.relkind IN ('r','p') AND NOT c.relispartition")[0][0]
+  return tx
+      .exec(
+          "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+          "WHERE n.nspname = 'public' AND c.relkind IN ('r','p') AND NOT c.relispartition")[0][0]
       .as<int>();
 }
 
@@ -55,9 +57,9 @@ TEST(MigrationsTest, CliMigrateTwice) {
 TEST(MigrationsTest, ConcurrentMigratorsApplyOnce) {
   TestDatabase db;
   auto a = testing::RunCommand({"sh", "-c",
-                                testing::MxcensusBin() + " db migrate --db '" +
-                                    db.dsn() + "' & " + testing::MxcensusBin() +
-                                    " db migrate --db '" + db.dsn() + "'; wait"});
+                                testing::MxcensusBin() + " db migrate --db '" + db.dsn() + "' & " +
+                                    testing::MxcensusBin() + " db migrate --db '" + db.dsn() +
+                                    "'; wait"});
   EXPECT_EQ(a.exit_code, 0) << a.err;
   auto conn = db.Connect();
   pqxx::work tx(*conn);
@@ -74,16 +76,91 @@ TEST(MigrationsTest, ProbeIsPartitionedByCrawl) {
   tx.exec_params("SELECT mxcensus_create_probe_partition($1)", id);
   tx.exec_params("SELECT mxcensus_create_probe_partition($1)", id);  // idempotent
   tx.exec_params(
-      "INSERT INTO probe (crawl_id, ip, port, mx_name, outcome, stage, started_at) "
-      "VALUES ($1, '127.20.0.5', 25, 'mx1.example.test', 'starttls_ok', 'quit', now())",
+      "INSERT INTO probe (crawl_id, target_id, ip, port, mx_name, outcome, stage, started_at) "
+      "VALUES ($1, 1, '127.20.0.5', 25, 'mx1.example.test', 'starttls_ok', 'quit', now())",
       id);
   EXPECT_EQ(tx.exec_params("SELECT count(*) FROM probe_c" + std::to_string(id))[0][0].as<int>(), 1);
   // One row per crawl and target.
+  {
+    pqxx::subtransaction sp(tx, "dup");
+    EXPECT_THROW(sp.exec("INSERT INTO probe (crawl_id, target_id, ip, port, mx_name, outcome, "
+                         "stage, started_at) VALUES (" +
+                         std::to_string(id) +
+                         ", 1, '127.20.0.6', 25, 'mx2.example.test', 'no_starttls', 'ehlo', "
+                         "now())"),
+                 pqxx::unique_violation);
+  }
+  // Every row is a target's.
   EXPECT_THROW(tx.exec_params("INSERT INTO probe (crawl_id, ip, port, mx_name, outcome, stage, "
                               "started_at) VALUES ($1, '127.20.0.5', 25, 'mx1.example.test', "
                               "'no_starttls', 'ehlo', now())",
                               id),
-               pqxx::unique_violation);
+               pqxx::not_null_violation);
+}
+
+// A database of schema 0004 with probe rows keyed by (crawl, ip, port, mx name) upgrades to the
+// key (crawl, target_id): every row takes its target's id (a missing or wrong one included),
+// rows that are no target of their crawl are moved to probe_unmatched whole, and nothing is lost.
+TEST(MigrationsTest, ProbeRowsOfA0004DatabaseTakeTheirTargetsIdOrAreKeptAside) {
+  TestDatabase db;
+  auto conn = db.Connect();
+  auto old = storage::Migrate(*conn, 4);
+  ASSERT_TRUE(old.ok()) << old.status();
+  ASSERT_EQ(old->current_version, 4);
+  {
+    pqxx::work tx(*conn);
+    for (int crawl = 1; crawl <= 2; ++crawl) {
+      tx.exec_params("INSERT INTO crawl (crawl_id, name) VALUES ($1, 'old')", crawl);
+      tx.exec_params("SELECT mxcensus_create_probe_partition($1)", crawl);
+      tx.exec_params(
+          "INSERT INTO target (crawl_id, target_id, ip, port, mx_name, shard_id) "
+          "SELECT $1, g, ('192.0.2.' || g)::inet, 25, 'mx' || g || '.example.test', 0 "
+          "FROM generate_series(1, 3) g",
+          crawl);
+    }
+    // Crawl 1: target 1 without an id (an old tool), target 2 with target 3's id, target 3
+    // with its own, and a row of no target. Crawl 2: target 2 only.
+    tx.exec(
+        "INSERT INTO probe (crawl_id, target_id, ip, port, mx_name, outcome, stage, banner, "
+        "started_at) VALUES "
+        "(1, NULL, '192.0.2.1', 25, 'mx1.example.test', 'starttls_ok', 'quit', 'one', now()), "
+        "(1, 3, '192.0.2.2', 25, 'mx2.example.test', 'no_starttls', 'quit', 'two', now()), "
+        "(1, 3, '192.0.2.3', 25, 'mx3.example.test', 'timeout', 'banner', 'three', now()), "
+        "(1, NULL, '192.0.2.9', 25, 'mx9.example.test', 'closed', 'ehlo', 'nine', now()), "
+        "(2, NULL, '192.0.2.2', 25, 'mx2.example.test', 'starttls_ok', 'quit', 'c2', now())");
+    tx.commit();
+  }
+  auto up = storage::Migrate(*conn);
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ(up->current_version, storage::AllMigrations().back().version);
+  pqxx::work tx(*conn);
+  auto text = [&](const std::string& sql) { return tx.exec(sql)[0][0].as<std::string>(); };
+  EXPECT_EQ(text("SELECT string_agg(crawl_id || ':' || target_id || ':' || banner, ' ' "
+                 "ORDER BY crawl_id, target_id) FROM probe"),
+            "1:1:one 1:2:two 1:3:three 2:2:c2");
+  EXPECT_EQ(text("SELECT string_agg(crawl_id || ':' || host(ip) || ':' || banner || ':' || "
+                 "outcome || ':' || (moved_at IS NOT NULL), ' ') FROM probe_unmatched"),
+            "1:192.0.2.9:nine:closed:true");
+  // The new key, and not the old one: one row per (crawl, target), whatever its address.
+  EXPECT_EQ(text("SELECT string_agg(a.attname, ',' ORDER BY k.ord) FROM pg_constraint c "
+                 "CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY k(attnum, ord) "
+                 "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum "
+                 "WHERE c.conrelid = 'probe'::regclass AND c.contype = 'p'"),
+            "crawl_id,target_id");
+  EXPECT_EQ(text("SELECT count(*) FROM pg_indexes WHERE tablename = 'probe_c1'"), "1");
+  {
+    pqxx::subtransaction sp(tx, "dup");
+    EXPECT_THROW(sp.exec("INSERT INTO probe (crawl_id, target_id, ip, port, mx_name, outcome, "
+                         "stage, started_at) VALUES (1, 2, '192.0.2.7', 25, 'mx7.example.test', "
+                         "'closed', 'connect', now())"),
+                 pqxx::unique_violation);
+  }
+  // A crawl created after the upgrade gets the same key on its partition.
+  tx.exec("INSERT INTO crawl (crawl_id, name) VALUES (3, 'new')");
+  tx.exec("SELECT mxcensus_create_probe_partition(3)");
+  EXPECT_EQ(
+      text("SELECT indexdef FROM pg_indexes WHERE tablename = 'probe_c3'"),
+      "CREATE UNIQUE INDEX probe_c3_pkey ON public.probe_c3 USING btree (crawl_id, target_id)");
 }
 
 // The reader role may SELECT the public interface and do nothing else.

@@ -129,9 +129,11 @@ INSERT INTO crawl_domain (crawl_id, domain, status) VALUES (1, 'evil.example', '
 INSERT INTO mx_host (crawl_id, mx_name, status, ipv4) VALUES
   (1, 'mx.evil.example', 'ok', '{{192.0.2.1}}');
 INSERT INTO domain_mx VALUES (1, 'evil.example', 'mx.evil.example', 10);
-INSERT INTO probe (crawl_id, ip, port, mx_name, outcome, stage, banner, code_banner, code_ehlo,
-                   started_at)
-  VALUES (1, '192.0.2.1', 25, 'mx.evil.example', 'no_starttls', 'ehlo', $${evil}$$, 220, 250,
+INSERT INTO target (crawl_id, target_id, ip, port, mx_name, shard_id)
+  VALUES (1, 1, '192.0.2.1', 25, 'mx.evil.example', 0);
+INSERT INTO probe (crawl_id, target_id, ip, port, mx_name, outcome, stage, banner, code_banner,
+                   code_ehlo, started_at)
+  VALUES (1, 1, '192.0.2.1', 25, 'mx.evil.example', 'no_starttls', 'ehlo', $${evil}$$, 220, 250,
           now());
 """
 
