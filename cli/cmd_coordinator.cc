@@ -28,6 +28,7 @@ int Run(const CoordinatorFlags& flags, const DbOption& db) {
     if (!conn.ok()) return Fail(conn.status());
     auto m = storage::Migrate(**conn);
     if (!m.ok()) return Fail(m.status());
+    for (const auto& w : m->warnings) fprintf(stderr, "coordinator: migration: %s\n", w.c_str());
   }
   auto token = ReadTokenFile(flags.token_file);
   if (!token.ok()) return Fail(token.status());

@@ -17,6 +17,7 @@ int Migrate(const DbOption& db) {
   auto report = storage::Migrate(**conn);
   if (!report.ok()) return Fail(report.status());
   for (const auto& name : report->applied) std::printf("applied %s\n", name.c_str());
+  for (const auto& w : report->warnings) std::printf("warning: %s\n", w.c_str());
   std::printf("schema at version %d (%zu migration%s applied now)\n", report->current_version,
               report->applied.size(), report->applied.size() == 1 ? "" : "s");
   return kExitOk;

@@ -1,5 +1,6 @@
 #include "storage/migrations.h"
 
+#include <pqxx/errorhandler>
 #include <pqxx/pqxx>
 
 #include "absl/status/status.h"
@@ -22,6 +23,26 @@ std::string Checksum(const char* sql) {
   snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return buf;
 }
+
+// Collects the server's WARNING messages while it is registered.
+class WarningCollector final : public pqxx::errorhandler {
+ public:
+  explicit WarningCollector(pqxx::connection& conn) : pqxx::errorhandler(conn) {}
+  bool operator()(const char msg[]) noexcept override {
+    try {
+      std::string m(msg);
+      if (m.rfind("WARNING:", 0) == 0) {
+        m = m.substr(m.find_first_not_of(' ', 8));
+        while (!m.empty() && m.back() == '\n') m.pop_back();
+        messages.push_back(std::move(m));
+        return false;
+      }
+    } catch (...) {
+    }
+    return true;
+  }
+  std::vector<std::string> messages;
+};
 
 void EnsureTable(pqxx::connection& conn) {
   pqxx::work tx(conn);
@@ -55,7 +76,13 @@ absl::StatusOr<MigrateReport> Migrate(pqxx::connection& conn, int up_to_version)
         report.current_version = m.version;
         continue;
       }
-      tx.exec(m.sql);
+      {
+        WarningCollector warnings(conn);
+        tx.exec(m.sql);
+        for (const auto& w : warnings.messages) {
+          report.warnings.push_back(std::string(m.name) + ": " + w);
+        }
+      }
       tx.exec_params("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1,$2,$3)",
                      m.version, std::string(m.name), sum);
       tx.commit();

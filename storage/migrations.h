@@ -22,6 +22,9 @@ const std::vector<Migration>& AllMigrations();
 struct MigrateReport {
   std::vector<std::string> applied;  // names applied by this call
   int current_version = 0;           // the schema's version afterwards
+  // What the migrations applied now said with RAISE WARNING ("NAME: message"): what one did to
+  // existing rows that the operator should know (0005: rows moved to probe_unmatched).
+  std::vector<std::string> warnings;
 };
 
 // Applies the migrations the database lacks, each in its own transaction, recording each in

@@ -133,6 +133,13 @@ TEST(MigrationsTest, ProbeRowsOfA0004DatabaseTakeTheirTargetsIdOrAreKeptAside) {
   auto up = storage::Migrate(*conn);
   ASSERT_TRUE(up.ok()) << up.status();
   EXPECT_EQ(up->current_version, storage::AllMigrations().back().version);
+  // What it did to existing rows is said (`db migrate` prints it).
+  EXPECT_EQ(up->warnings,
+            (std::vector<std::string>{
+                "0005_probe_target_key: probe: 3 rows took the target_id of the target with "
+                "their address, port and MX name",
+                "0005_probe_target_key: probe: 1 rows matched no target of their crawl and were "
+                "moved to probe_unmatched"}));
   pqxx::work tx(*conn);
   auto text = [&](const std::string& sql) { return tx.exec(sql)[0][0].as<std::string>(); };
   EXPECT_EQ(text("SELECT string_agg(crawl_id || ':' || target_id || ':' || banner, ' ' "
