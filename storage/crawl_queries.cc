@@ -51,6 +51,12 @@ void DeriveTargets(pqxx::work& tx, int64_t crawl_id) {
   // The whole crawl's targets are de-duplicated and sorted in one statement: with the default
   // 4 MB both spilled to temporary files at 100k targets.
   tx.exec("SET LOCAL work_mem = '64MB'");
+  // The resolve stage has just filled these tables with this crawl's rows, and autovacuum may
+  // not have sampled them yet: planned on statistics that know no row of this crawl, the join
+  // became a nested loop over all of them, and deriving 21k targets took minutes instead of a
+  // second (the intermittent "stall" of a second crawl in one database). ANALYZE samples, so
+  // this costs milliseconds at any size.
+  tx.exec("ANALYZE mx_host, domain_mx");
   const auto c = tx.exec_params(
       "SELECT port, probe_shard_size, probe_ipv6 FROM crawl WHERE crawl_id = $1", crawl_id)[0];
   // md5 of (crawl, address, name) gives a per-crawl shuffle that is stable across re-runs:
