@@ -403,6 +403,9 @@ absl::Status CheckTargets(pqxx::work& tx, const std::vector<CrawlStore::ProbeBat
     };
     std::unordered_map<int64_t, Found> found;
     for (const auto& row : tx.exec_params(
+             // One index scan for all: ~12,000 backend instructions per id (callgrind), a
+             // fifth of it the planner's estimate element by element. A join with unnest
+             // hashed the crawl's whole target table; a LATERAL lookup per id cost 37 % more.
              "SELECT target_id, coalesce(shard_id, -1), host(ip), port, mx_name FROM target "
              "WHERE crawl_id = $1 AND target_id = ANY($2::bigint[])",
              crawl_id, ids + "}")) {
