@@ -115,6 +115,33 @@ class CertReferenceTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? *std::move(s) : nullptr;
   }
+  // Sends `batch` alone on a raw stream of worker `worker_id` to a coordinator on `db`, which
+  // must end the stream itself without acking it. Returns how it ended.
+  grpc::Status SendAlone(const testing::TestDatabase& db, const std::string& worker_id,
+                         const v1::ResultBatch& batch) {
+    auto server = StartCoordinator(db, 0);
+    if (server == nullptr) return grpc::Status(grpc::StatusCode::INTERNAL, "no coordinator");
+    auto stub = v1::Coordinator::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+    auto stream = stub->Session(&ctx);
+    v1::WorkerMessage hello;
+    hello.mutable_hello()->set_worker_id(worker_id);
+    EXPECT_TRUE(stream->Write(hello));
+    v1::WorkerMessage m;
+    *m.mutable_results() = batch;
+    m.mutable_results()->set_batch_id(1);
+    EXPECT_TRUE(stream->Write(m));
+    // No WritesDone: the stream must end by the coordinator's refusal.
+    v1::CoordinatorMessage in;
+    while (stream->Read(&in)) {
+      EXPECT_FALSE(in.has_ack()) << "a batch was acked";
+    }
+    grpc::Status st = stream->Finish();
+    server->Shutdown(100ms);
+    return st;
+  }
   static bool WaitAcked(const worker::SessionClient& c) {
     for (int i = 0; i < 300 && c.unacked() > 0; ++i) std::this_thread::sleep_for(50ms);
     return c.unacked() == 0;
@@ -207,39 +234,20 @@ TEST_F(CertReferenceTest, DerGoesOncePerStreamAndAgainToACoordinatorOnAnotherDat
 TEST_F(CertReferenceTest, BatchNamingAnUnknownCertificateIsRefusedAndNothingOfItStored) {
   testing::TestDatabase db;
   ASSERT_EQ(NewCrawl(db), 1);
-  auto server = StartCoordinator(db, 0);
-  ASSERT_NE(server, nullptr);
-  auto stub = v1::Coordinator::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 20s);
-  auto stream = stub->Session(&ctx);
-  v1::WorkerMessage hello;
-  hello.mutable_hello()->set_worker_id("raw");
-  ASSERT_TRUE(stream->Write(hello));
   // The leaf by SHA-256 alone: never stored here.
-  v1::WorkerMessage bad;
-  *bad.mutable_results() = Batch(1, 1, 3);
-  bad.mutable_results()->set_batch_id(1);
-  for (auto& p : *bad.mutable_results()->mutable_probes()) {
+  v1::ResultBatch bad = Batch(1, 1, 3);
+  for (auto& p : *bad.mutable_probes()) {
     if (!p.has_tls()) continue;
     auto* t = p.mutable_tls();
     t->add_chain_sha256(Sha256(t->chain(0)));
     t->add_chain_sha256(Sha256(t->chain(1)));
     t->mutable_chain(0)->clear();
   }
-  ASSERT_TRUE(stream->Write(bad));
-  // No WritesDone: the stream must end by the coordinator's refusal.
-  v1::CoordinatorMessage in;
-  while (stream->Read(&in)) {
-    EXPECT_FALSE(in.has_ack()) << "a batch was acked";
-  }
-  auto st = stream->Finish();
+  const grpc::Status st = SendAlone(db, "raw", bad);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
   EXPECT_NE(st.error_message().find("not stored"), std::string::npos) << st.error_message();
   EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), 0);
   EXPECT_EQ(db.Count("SELECT count(*) FROM certificate"), 0);
-  server->Shutdown(100ms);
 }
 
 // A result is stored under its target id, so one that claims another target's id must be
@@ -248,26 +256,9 @@ TEST_F(CertReferenceTest, BatchNamingAnUnknownCertificateIsRefusedAndNothingOfIt
 TEST_F(CertReferenceTest, BatchWithAResultClaimingAnotherTargetIsRefusedAndNothingStored) {
   testing::TestDatabase db;
   ASSERT_EQ(NewCrawl(db), 1);
-  auto server = StartCoordinator(db, 0);
-  ASSERT_NE(server, nullptr);
-  auto stub = v1::Coordinator::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 20s);
-  auto stream = stub->Session(&ctx);
-  v1::WorkerMessage hello;
-  hello.mutable_hello()->set_worker_id("liar");
-  ASSERT_TRUE(stream->Write(hello));
-  v1::WorkerMessage bad;
-  *bad.mutable_results() = Batch(1, 1, 3);
-  bad.mutable_results()->set_batch_id(1);
-  bad.mutable_results()->mutable_probes(1)->set_target_id(3);  // host 2's result as target 3
-  ASSERT_TRUE(stream->Write(bad));
-  v1::CoordinatorMessage in;
-  while (stream->Read(&in)) {
-    EXPECT_FALSE(in.has_ack()) << "a batch was acked";
-  }
-  auto st = stream->Finish();
+  v1::ResultBatch bad = Batch(1, 1, 3);
+  bad.mutable_probes(1)->set_target_id(3);  // host 2's result as target 3
+  const grpc::Status st = SendAlone(db, "liar", bad);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
   EXPECT_NE(st.error_message().find("worker 'liar' sent a result for target 3 (192.0.2.2 port 25 "
                                     "mx2.example.test)"),
@@ -278,7 +269,6 @@ TEST_F(CertReferenceTest, BatchWithAResultClaimingAnotherTargetIsRefusedAndNothi
       << st.error_message();
   EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), 0);
   EXPECT_EQ(db.Count("SELECT count(*) FROM certificate"), 0);
-  server->Shutdown(100ms);
 }
 
 TEST_F(CertReferenceTest, StoreAcceptsAStoredCertificateBySha256Alone) {
