@@ -98,9 +98,9 @@ void DbExecutor::RunGroup(storage::CrawlStore& store, std::vector<ProbeIngest>& 
   if (!r.ok() && group.size() > 1 && !absl::IsUnavailable(r.status()) &&
       !absl::IsAborted(r.status())) {
     // One bad batch (an address that is not one, a result that is not the target it names, ...)
-    // must not fail the others: alone, each
-    // gets its own answer. A lost server or a transaction rolled back again and again (after
-    // CrawlStore's own retries) is no batch's fault: all get that answer.
+    // must not fail the others: alone, each gets its own answer. A lost server or a transaction
+    // rolled back again and again (after CrawlStore's own retries) is no batch's fault: all get
+    // that answer.
     for (size_t i = 0; i < group.size(); ++i) {
       group[i].done(store.IngestProbes(group[i].lease, group[i].results, group[i].shard_complete,
                                        group[i].worker));

@@ -1,29 +1,14 @@
 #include "storage/lease_targets.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 
 namespace mxcensus::storage {
-
-std::optional<IpAddress> ParseIpAddress(const std::string& text) {
-  IpAddress a;
-  if (inet_pton(AF_INET, text.c_str(), a.bytes.data()) == 1) {
-    a.family = AF_INET;
-    return a;
-  }
-  if (inet_pton(AF_INET6, text.c_str(), a.bytes.data()) == 1) {
-    a.family = AF_INET6;
-    return a;
-  }
-  return std::nullopt;
-}
 
 void LeaseTargets::Add(int64_t crawl_id, int shard_id, const std::vector<TargetRow>& targets) {
   std::vector<Target> fresh;
   fresh.reserve(targets.size());
   for (const TargetRow& t : targets) {
-    auto address = ParseIpAddress(t.ip);
+    auto address = IpAddress::Parse(t.ip);
     if (!address) continue;  // never stored: such a result is refused by the lookup in `target`
     fresh.push_back(Target{t.target_id, *address, t.port, t.mx_name});
   }
@@ -94,9 +79,7 @@ void LeaseTargets::Compare(int64_t crawl_id, int shard_id, const std::vector<Pro
     }
     out[i] = Match::kDifferent;
     if (target != nullptr && target->empty()) {
-      char text[INET6_ADDRSTRLEN] = "";
-      inet_ntop(t->address.family, t->address.bytes.data(), text, sizeof text);
-      *target = std::string(text) + " port " + std::to_string(t->port) + " " + t->mx_name;
+      *target = t->address.ToString() + " port " + std::to_string(t->port) + " " + t->mx_name;
     }
   }
 }

@@ -1,29 +1,18 @@
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "common/cidr.h"
 #include "common/probe_result.h"
 #include "storage/crawl_store.h"
 
 namespace mxcensus::storage {
-
-// An IP address in binary form, for comparing addresses whatever their text.
-struct IpAddress {
-  int family = 0;  // AF_INET or AF_INET6
-  std::array<uint8_t, 16> bytes{};
-  bool operator==(const IpAddress&) const = default;
-};
-// nullopt when `text` is not an IPv4 or IPv6 address.
-std::optional<IpAddress> ParseIpAddress(const std::string& text);
 
 // The targets of the probe shards this coordinator leased lately, so that each result can be
 // checked against the target it names without asking the database: a probe row is stored under

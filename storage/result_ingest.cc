@@ -371,7 +371,7 @@ absl::Status CheckTargets(pqxx::work& tx, const std::vector<CrawlStore::ProbeBat
     }
     addresses.clear();
     for (const ProbeResult& r : results) {
-      auto address = ParseIpAddress(r.ip);
+      auto address = IpAddress::Parse(r.ip);
       if (!address) return NotAnAddress(r);
       if (r.target_id == 0) return Refused(b, r, "");
       if (r.target_id > static_cast<uint64_t>(INT64_MAX)) {
@@ -427,7 +427,7 @@ absl::Status CheckTargets(pqxx::work& tx, const std::vector<CrawlStore::ProbeBat
         return Refused(
             b, r, ", but target " + id + " is in shard " + std::to_string(it->second.shard_id));
       }
-      if (ParseIpAddress(t.ip) != a.address || t.port != r.port || t.mx_name != r.name) {
+      if (IpAddress::Parse(t.ip) != a.address || t.port != r.port || t.mx_name != r.name) {
         return Refused(b, r,
                        ", but target " + id + " is " + t.ip + " port " + std::to_string(t.port) +
                            " " + t.mx_name);

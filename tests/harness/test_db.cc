@@ -47,10 +47,6 @@ int64_t TestDatabase::Count(const std::string& sql) const {
   return tx.exec(sql)[0][0].as<int64_t>();
 }
 
-}  // namespace mxcensus::testing
-
-namespace mxcensus::testing {
-
 void TestDatabase::AddTargets(int64_t crawl_id, int shard_id,
                               const std::vector<ProbeResult>& results) const {
   auto c = Connect();

@@ -29,7 +29,7 @@ ProbeResult ResultOf(const TargetRow& t) {
 std::vector<Match> Compare(const LeaseTargets& known, int64_t crawl, int shard,
                            const std::vector<ProbeResult>& results, std::string* target = nullptr) {
   std::vector<IpAddress> addresses;
-  for (const auto& r : results) addresses.push_back(ParseIpAddress(r.ip).value_or(IpAddress{}));
+  for (const auto& r : results) addresses.push_back(IpAddress::Parse(r.ip).value_or(IpAddress{}));
   std::vector<Match> out;
   known.Compare(crawl, shard, results, addresses, out, target);
   return out;
@@ -66,8 +66,8 @@ TEST(LeaseTargets, AddressesCompareAsAddressesNotAsText) {
   EXPECT_EQ(Compare(known, 1, 0, {r}), std::vector<Match>{Match::kSame});
   r.ip = "2001:db8::26";
   EXPECT_EQ(Compare(known, 1, 0, {r}), std::vector<Match>{Match::kDifferent});
-  EXPECT_FALSE(ParseIpAddress("192.0.2.300").has_value());
-  EXPECT_FALSE(ParseIpAddress("mx.example.test").has_value());
+  EXPECT_FALSE(IpAddress::Parse("192.0.2.300").has_value());
+  EXPECT_FALSE(IpAddress::Parse("mx.example.test").has_value());
 }
 
 TEST(LeaseTargets, ALeaseAfterAHandBackAddsToTheShardAndDoneShardsAreForgotten) {
