@@ -178,12 +178,20 @@ absl::StatusOr<std::optional<Lease>> CrawlStore::LeaseShard(const std::string& o
           lease.domains.push_back(row[0].as<std::string>());
         }
       } else {
-        for (const auto& row :
-             tx.exec_params("SELECT t.target_id, host(t.ip), t.port, t.mx_name FROM target t "
+        // A shard never leased has no results (a result is stored only for a target of a
+        // shard leased before), so its first lease skips the probe lookup. A later lease looks
+        // up each target's row through the probe key: OFFSET 0 keeps the subquery a per-row
+        // index probe, which the planner would otherwise turn into a hash anti-join over the
+        // whole partition whenever its statistics are those of a partition still being filled
+        // (at 100k targets that was 140 ms per lease instead of well under 1 ms).
+        const char* targets_sql =
+            attempts == 0 ? "SELECT t.target_id, host(t.ip), t.port, t.mx_name FROM target t "
+                            "WHERE t.crawl_id = $1 AND t.shard_id = $2 ORDER BY t.target_id"
+                          : "SELECT t.target_id, host(t.ip), t.port, t.mx_name FROM target t "
                             "WHERE t.crawl_id = $1 AND t.shard_id = $2 AND NOT EXISTS ("
                             "  SELECT 1 FROM probe p WHERE p.crawl_id = t.crawl_id "
-                            "  AND p.target_id = t.target_id) ORDER BY t.target_id",
-                            ref.crawl_id, ref.shard_id)) {
+                            "  AND p.target_id = t.target_id OFFSET 0) ORDER BY t.target_id";
+        for (const auto& row : tx.exec_params(targets_sql, ref.crawl_id, ref.shard_id)) {
           lease.targets.push_back(TargetRow{row[0].as<int64_t>(), row[1].as<std::string>(),
                                             static_cast<uint16_t>(row[2].as<int>()),
                                             row[3].as<std::string>()});

@@ -311,6 +311,47 @@ TEST_F(IngestTest, CertificatesAreDeduplicatedAcrossBatchesAndPaths) {
             0);
 }
 
+// The certificates go in by a binary COPY whose fields must be in each column's exact type:
+// every summary column is read back, with the values that text forms get wrong (quotes and
+// commas in names, non-ASCII, dates before 1970 and in 9999, an empty SAN list).
+TEST_F(IngestTest, EveryCertificateColumnComesOutAsItWentIn) {
+  CrawlStore store(db_.dsn());
+  const LeaseRef lease = NewCrawl(store, "cert-columns");
+  ProbeResult a = WithChain(1, {"leaf-full", "inter-x"});
+  CertSummary& s = *a.tls->leaf;
+  s.subject = "CN=mx1.example.test,O=Ex\"ample, Inc.,L=Zürich";
+  s.issuer = "CN=Lab CA \\o/";
+  s.sans = {"mx1.example.test", "a,b{c}\"d", "192.0.2.1"};
+  s.not_before = -86400;       // 1969-12-31
+  s.not_after = 253402300799;  // 9999-12-31 23:59:59
+  s.key_type = "ec";
+  s.key_bits = 384;
+  s.sig_alg = "ecdsa-with-SHA384";
+  s.self_signed = true;
+  ProbeResult b = WithChain(2, {"leaf-bare"});
+  b.tls->leaf->sans.clear();
+  auto r = store.IngestProbes(lease, {a, b}, false, "w");
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::string full = "FROM certificate WHERE der = 'leaf-full'::bytea";
+  EXPECT_EQ(Text("SELECT subject " + full), s.subject);
+  EXPECT_EQ(Text("SELECT issuer " + full), s.issuer);
+  EXPECT_EQ(Text("SELECT array_length(sans, 1) || '|' || sans[2] || '|' || sans[3] " + full),
+            "3|a,b{c}\"d|192.0.2.1");
+  EXPECT_EQ(Text("SELECT to_char(not_before AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' ' "
+                 "|| to_char(not_after AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') " +
+                 full),
+            "1969-12-31 00:00:00 9999-12-31 23:59:59");
+  EXPECT_EQ(Text("SELECT concat_ws(',', key_type, key_bits, sig_alg, self_signed) " + full),
+            "ec,384,ecdsa-with-SHA384,t");
+  EXPECT_EQ(Text("SELECT sans::text FROM certificate WHERE der = 'leaf-bare'::bytea"), "{}");
+  // An intermediate has no summary: every summary column NULL, SANs empty.
+  EXPECT_EQ(Text("SELECT concat_ws(',', coalesce(subject, 'null'), coalesce(issuer, 'null'), "
+                 "sans::text, coalesce(not_before::text, 'null'), coalesce(key_bits, -1), "
+                 "coalesce(self_signed::text, 'null')) FROM certificate "
+                 "WHERE der = 'inter-x'::bytea"),
+            "null,null,{},null,-1,null");
+}
+
 TEST_F(IngestTest, BadAddressIsNamedStoresNothingAndLeavesTheConnectionUsable) {
   CrawlStore store(db_.dsn());
   const LeaseRef lease = NewCrawl(store, "bad");
