@@ -244,13 +244,20 @@ absl::Status AddProbeRow(BinaryCopyRows& row, int64_t crawl_id, const ProbeResul
   return absl::OkStatus();
 }
 
+const std::vector<std::string> kCertColumns = {"sha256",   "der",        "subject",    "issuer",
+                                               "sans",     "not_before", "not_after",  "key_type",
+                                               "key_bits", "sig_alg",    "self_signed"};
+
 void AddCertRow(BinaryCopyRows& rows, std::string_view der, const BatchCert& c) {
-  rows.BeginRow(11);
+  rows.BeginRow(static_cast<int16_t>(kCertColumns.size()));
   rows.Bytes(c.sha256);
   rows.Bytes(der);
   const CertSummary* s = c.summary;
   if (s == nullptr) {
-    for (int i = 0; i < 9; ++i) rows.Null();
+    rows.Null();
+    rows.Null();
+    rows.TextArray({});  // the column is NOT NULL: the direct COPY gets no default for it
+    for (int i = 0; i < 6; ++i) rows.Null();
     return;
   }
   rows.Bytes(s->subject);
@@ -264,41 +271,97 @@ void AddCertRow(BinaryCopyRows& rows, std::string_view der, const BatchCert& c) 
   rows.Bool(s->self_signed);
 }
 
-// Stores the certificates of a batch that this connection has not stored already (with a
-// summary, when it has one). Returns what to remember as stored once the transaction commits.
+// Which of `shas` (raw SHA-256s) are stored, each with whether its row has a summary.
+std::unordered_map<std::string, bool> StoredCertificates(
+    pqxx::work& tx, const std::vector<const std::string*>& shas) {
+  std::unordered_map<std::string, bool> stored;
+  if (shas.empty()) return stored;
+  std::map<std::string, const std::string*> by_hex;
+  for (const std::string* sha : shas) by_hex.emplace(HexEncode(*sha), sha);
+  std::string list;  // hex digits only: safe to inline
+  for (const auto& [hex, raw] : by_hex) {
+    list += (list.empty() ? "'\\x" : ", '\\x") + hex + "'::bytea";
+  }
+  for (const auto& row : tx.exec("SELECT encode(sha256, 'hex'), subject IS NOT NULL "
+                                 "FROM certificate WHERE sha256 IN (" +
+                                 list + ")")) {
+    auto it = by_hex.find(row[0].as<std::string>());
+    if (it != by_hex.end()) stored[*it->second] = row[1].as<bool>();
+  }
+  return stored;
+}
+
+// Stores the certificates of a batch that are not stored already (with a summary, when it has
+// one); `known` is what this connection knows to be stored, and learns what the lookup finds.
+// Returns what to remember as stored once the transaction commits.
+//
+// Certificates that no row in the database has go straight into `certificate` by one binary
+// COPY. A merge through a temporary staging table is what they took before, and it cost more
+// than the COPY itself (the INSERT ... ON CONFLICT, and emptying every ON COMMIT DELETE ROWS
+// table at each commit that touched one: docs/crawl.md). The merge remains for what the COPY
+// cannot do: a stored intermediate that shows up as a leaf gets its summary, and certificates
+// that another connection stored between the lookup and the COPY (a unique violation, which
+// undoes the COPY's savepoint alone).
 template <typename EnsureStaging>
 std::vector<std::pair<std::string, bool>> CopyCertificates(
-    pqxx::work& tx, const BatchCerts& certs, const std::unordered_map<std::string, bool>& known,
+    pqxx::work& tx, const BatchCerts& certs, std::unordered_map<std::string, bool>& known,
     EnsureStaging&& ensure_staging) {
-  std::vector<std::pair<std::string, bool>> sent;
-  {
-    size_t bytes = 0;
-    for (const auto& [der, c] : certs.distinct) bytes += der.size() + 512;
-    // Binary: the text form doubled each DER into hex for the server to parse back, which made
-    // this COPY cost more per row than the probe rows' own (pg_stat_statements, docs/crawl.md).
-    std::string buffer;
-    BinaryCopyRows rows(buffer, bytes);
-    for (const auto& [der, c] : certs.distinct) {
-      auto k = known.find(c.sha256);
-      if (k != known.end() && (k->second || c.summary == nullptr)) continue;
-      AddCertRow(rows, der, c);
-      sent.emplace_back(c.sha256, c.summary != nullptr);
-    }
-    if (sent.empty()) return sent;
-    ensure_staging();
-    CopyBinary(tx, "cert_staging",
-               {"sha256", "der", "subject", "issuer", "sans", "not_before", "not_after", "key_type",
-                "key_bits", "sig_alg", "self_signed"},
-               rows.Finish());
+  struct Todo {
+    std::string_view der;
+    const BatchCert* cert;
+  };
+  const auto enough = [&](const BatchCert& c) {
+    auto k = known.find(c.sha256);
+    return k != known.end() && (k->second || c.summary == nullptr);
+  };
+  std::vector<Todo> todo;
+  std::vector<const std::string*> ask;
+  for (const auto& [der, c] : certs.distinct) {
+    if (enough(c)) continue;
+    todo.push_back({der, &c});
+    if (!known.contains(c.sha256)) ask.push_back(&c.sha256);
   }
+  for (auto& [sha, has_summary] : StoredCertificates(tx, ask)) known[sha] = has_summary;
+  std::vector<Todo> fresh, merge;
+  std::vector<std::pair<std::string, bool>> sent;
+  for (const Todo& t : todo) {
+    if (enough(*t.cert)) continue;
+    (known.contains(t.cert->sha256) ? merge : fresh).push_back(t);
+    sent.emplace_back(t.cert->sha256, t.cert->summary != nullptr);
+  }
+  // In one order for every connection: two that store the same certificates wait for each
+  // other instead of deadlocking.
+  const auto by_sha = [](const Todo& a, const Todo& b) { return a.cert->sha256 < b.cert->sha256; };
+  const auto render = [](const std::vector<Todo>& list, std::string& buffer) {
+    size_t bytes = 0;
+    for (const Todo& t : list) bytes += t.der.size() + 512;
+    BinaryCopyRows rows(buffer, bytes);
+    for (const Todo& t : list) AddCertRow(rows, t.der, *t.cert);
+    return std::string(rows.Finish());
+  };
+  std::string buffer;
+  if (!fresh.empty()) {
+    std::sort(fresh.begin(), fresh.end(), by_sha);
+    const std::string data = render(fresh, buffer);
+    pqxx::subtransaction sp(tx, "ingest_certs");
+    try {
+      CopyBinary(sp, "certificate", kCertColumns, data);
+      sp.commit();
+    } catch (const pqxx::unique_violation&) {
+      sp.abort();
+      merge.insert(merge.end(), fresh.begin(), fresh.end());
+    }
+  }
+  if (merge.empty()) return sent;
+  std::sort(merge.begin(), merge.end(), by_sha);
+  ensure_staging();
+  CopyBinary(tx, "cert_staging", kCertColumns, render(merge, buffer));
   // A certificate first seen as an intermediate gets its summary when it shows up as a leaf.
   tx.exec(
       "INSERT INTO certificate (sha256, der, subject, issuer, sans, not_before, not_after, "
       "key_type, key_bits, sig_alg, self_signed) "
       "SELECT sha256, der, subject, issuer, coalesce(sans, '{}'), not_before, not_after, "
       "key_type, key_bits, sig_alg, self_signed FROM cert_staging "
-      // In one order for every connection: two ingesting connections that store the same
-      // certificates wait for each other instead of deadlocking.
       "ORDER BY sha256 "
       "ON CONFLICT (sha256) DO UPDATE SET subject = EXCLUDED.subject, issuer = EXCLUDED.issuer, "
       "sans = EXCLUDED.sans, not_before = EXCLUDED.not_before, not_after = EXCLUDED.not_after, "
@@ -315,29 +378,28 @@ std::vector<std::pair<std::string, bool>> CopyCertificates(
 // are added to it.
 absl::Status CheckReferences(pqxx::work& tx, const BatchCerts& certs,
                              std::unordered_map<std::string, bool>& known) {
-  std::map<std::string, std::string> ask;  // hex -> raw, not in `known`
+  std::vector<const std::string*> ask;
   for (const std::string* sha : certs.referenced) {
     if (sha->size() != 32) {
       return absl::InvalidArgumentError("a chain element without DER has a " +
                                         std::to_string(sha->size()) + "-byte SHA-256");
     }
-    if (!known.contains(*sha)) ask.emplace(HexEncode(*sha), *sha);
+    if (!known.contains(*sha)) ask.push_back(sha);
   }
-  if (ask.empty()) return absl::OkStatus();
-  std::string list;  // hex digits only: safe to inline
-  for (const auto& [hex, raw] : ask) list += (list.empty() ? "'\\x" : ", '\\x") + hex + "'::bytea";
-  for (const auto& row : tx.exec("SELECT encode(sha256, 'hex'), subject IS NOT NULL "
-                                 "FROM certificate WHERE sha256 IN (" +
-                                 list + ")")) {
-    auto it = ask.find(row[0].as<std::string>());
-    if (it == ask.end()) continue;
-    known[it->second] = row[1].as<bool>();
-    ask.erase(it);
+  const auto stored = StoredCertificates(tx, ask);
+  std::set<std::string> missing;  // hex, so that the message names the same one every time
+  for (const std::string* sha : ask) {
+    auto it = stored.find(*sha);
+    if (it != stored.end()) {
+      known[*sha] = it->second;
+    } else {
+      missing.insert(HexEncode(*sha));
+    }
   }
-  if (ask.empty()) return absl::OkStatus();
-  return absl::FailedPreconditionError(std::to_string(ask.size()) +
+  if (missing.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(std::to_string(missing.size()) +
                                        " certificate(s) named by SHA-256 alone are not stored (" +
-                                       ask.begin()->first + ")");
+                                       *missing.begin() + ")");
 }
 
 // A fast-path COPY is sent in pieces of about this size while the rest of the batch is rendered.

@@ -352,6 +352,54 @@ TEST_F(IngestTest, EveryCertificateColumnComesOutAsItWentIn) {
             "null,null,{},null,-1,null");
 }
 
+// New certificates go straight into `certificate` by COPY after a lookup said they are not
+// stored. Another connection can store one between the lookup and the COPY (another writer, or
+// another coordinator): the COPY then waits for it and fails on the key, and the batch must
+// still be stored whole, the certificate once, with the summary that only this batch has.
+TEST_F(IngestTest, CertificateStoredByAnotherConnectionDuringTheBatchIsMergedNotDuplicated) {
+  CrawlStore store(db_.dsn());
+  const LeaseRef lease = NewCrawl(store, "cert-race");
+  // The other connection has the leaf without a summary (as an intermediate would be stored),
+  // not committed yet: the ingestion's lookup cannot see it, its COPY must wait for it.
+  auto other = db_.Connect();
+  pqxx::work otx(*other);
+  otx.exec("INSERT INTO certificate (sha256, der) VALUES (sha256('leaf-race'), 'leaf-race')");
+  absl::StatusOr<IngestResult> r = absl::UnknownError("not run");
+  std::thread ingest([&] {
+    r = store.IngestProbes(
+        lease, {WithChain(1, {"leaf-race", "inter-r"}), WithChain(2, {"leaf-r2", "inter-r"})},
+        false, "w");
+  });
+  auto watcher = db_.Connect();
+  bool waiting = false;
+  for (int i = 0; i < 500 && !waiting; ++i) {
+    pqxx::work w(*watcher);
+    waiting = w.exec(
+                   "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                   "AND wait_event_type = 'Lock'")[0][0]
+                  .as<int>() > 0;
+    w.commit();
+    if (!waiting) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(waiting) << "the ingestion never waited for the other connection's certificate";
+  otx.commit();
+  ingest.join();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rows_inserted, 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM certificate"), 3);  // leaf-race, leaf-r2, inter-r
+  EXPECT_EQ(Text("SELECT subject FROM certificate WHERE der = 'leaf-race'::bytea"),
+            "CN=mx1.example.test");
+  EXPECT_EQ(Count("SELECT count(*) FROM probe p, unnest(p.chain_sha256) AS c(h) "
+                  "WHERE NOT EXISTS (SELECT 1 FROM certificate WHERE sha256 = c.h)"),
+            0);
+  // The same certificates again, from a store that knows none of them: all found by the
+  // lookup, nothing sent, nothing changed.
+  CrawlStore fresh(db_.dsn());
+  auto again = fresh.IngestProbes(lease, {WithChain(3, {"leaf-race", "inter-r"})}, false, "w");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(Count("SELECT count(*) FROM certificate"), 3);
+}
+
 TEST_F(IngestTest, BadAddressIsNamedStoresNothingAndLeavesTheConnectionUsable) {
   CrawlStore store(db_.dsn());
   const LeaseRef lease = NewCrawl(store, "bad");
