@@ -102,8 +102,9 @@ void DbExecutor::RunGroup(storage::CrawlStore& store, std::vector<ProbeIngest>& 
     // rolled back again and again (after CrawlStore's own retries) is no batch's fault: all get
     // that answer.
     for (size_t i = 0; i < group.size(); ++i) {
-      group[i].done(store.IngestProbes(group[i].lease, group[i].results, group[i].shard_complete,
-                                       group[i].worker));
+      Answer(store, group[i],
+             store.IngestProbes(group[i].lease, group[i].results, group[i].shard_complete,
+                                group[i].worker));
     }
     return;
   }
@@ -111,9 +112,36 @@ void DbExecutor::RunGroup(storage::CrawlStore& store, std::vector<ProbeIngest>& 
     if (r.ok()) {
       group[i].done((*r)[i]);
     } else {
-      group[i].done(r.status());
+      Answer(store, group[i], r.status());
     }
   }
+}
+
+void DbExecutor::Answer(storage::CrawlStore& store, ProbeIngest& batch,
+                        absl::StatusOr<storage::IngestResult> result) {
+  if (absl::IsInvalidArgument(result.status())) {
+    // It will never be stored as it is: re-sending it would be refused again, forever, and
+    // hold up the worker's later batches. Kept aside, it can be acked; its items are probed
+    // again under a later lease. Recorded on this writer, after the refused transaction rolled
+    // back, so the shard's batches still run in order.
+    storage::CrawlStore::RefusedBatch refused;
+    refused.lease = batch.lease;
+    refused.worker = batch.worker;
+    refused.batch_id = batch.batch_id;
+    refused.reason = std::string(result.status().message());
+    refused.shard_complete = batch.shard_complete;
+    refused.probes = &batch.results;
+    auto recorded = store.RecordRefusedBatch(refused);
+    if (!recorded.ok()) {
+      result = recorded.status();  // nothing kept: not acked, the worker sends it again
+    } else {
+      storage::IngestResult out;
+      out.refused = true;
+      out.refusal = std::move(refused.reason);
+      result = std::move(out);
+    }
+  }
+  batch.done(result);
 }
 
 void DbExecutor::Loop(Writer& w) {

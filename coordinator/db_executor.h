@@ -32,6 +32,10 @@ class DbExecutor {
     std::vector<ProbeResult> results;
     bool shard_complete = false;
     std::string worker;
+    uint64_t batch_id = 0;  // the worker's number of the batch, kept if it is refused
+    // A batch that cannot be stored as it is (InvalidArgument) is kept in refused_batch
+    // (CrawlStore::RecordRefusedBatch) and answered with an IngestResult whose `refused` is set;
+    // only if that record fails is the answer an error.
     std::function<void(const absl::StatusOr<storage::IngestResult>&)> done;
   };
   // Rows in one transaction at most: enough to amortise the per-statement and commit costs,
@@ -71,6 +75,8 @@ class DbExecutor {
   Writer& ForShard(const storage::LeaseRef& shard);
   void Loop(Writer& w);
   static void RunGroup(storage::CrawlStore& store, std::vector<ProbeIngest>& group);
+  static void Answer(storage::CrawlStore& store, ProbeIngest& batch,
+                     absl::StatusOr<storage::IngestResult> result);
 
   const size_t max_group_rows_;
   std::shared_ptr<storage::LeaseTargets> lease_targets_;

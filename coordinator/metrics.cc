@@ -47,6 +47,14 @@ CoordinatorMetrics::CoordinatorMetrics(std::shared_ptr<prometheus::Registry> reg
                          .Help("Calls refused for a missing or wrong token")
                          .Register(*registry)
                          .Add({});
+  batches_refused =
+      &BuildCounter()
+           .Name("mxcensus_batches_refused_total")
+           .Help(
+               "Result batches that could not be stored as they were: kept in refused_batch "
+               "and acked")
+           .Register(*registry)
+           .Add({});
   shards = &BuildGauge()
                 .Name("mxcensus_shards")
                 .Help("Shards of crawls not over yet, by kind and state")

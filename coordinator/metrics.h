@@ -25,6 +25,7 @@ struct CoordinatorMetrics {
   prometheus::Gauge* workers_connected;
   prometheus::Gauge* ingest_queue;
   prometheus::Counter* unauthenticated;
+  prometheus::Counter* batches_refused;                   // kept in refused_batch and acked
   prometheus::Family<prometheus::Gauge>* shards;          // {state, kind}
   prometheus::Family<prometheus::Gauge>* crawl_progress;  // {stage}: latest crawl, 0..1
   // Children of `shards`, [kind][state] in the order of kShardKinds / kShardStates.

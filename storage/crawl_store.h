@@ -67,6 +67,10 @@ struct IngestResult {
   bool lease_current = false;  // false: a stale lease; the rows were merged, the shard untouched
   bool shard_done = false;     // the shard is now complete
   bool merged = false;  // probes: some row was stored already, so the batch took the merge path
+  // The batch could not be stored as it was (IngestProbes' InvalidArgument): nothing of it was
+  // stored, it was kept in refused_batch instead (RecordRefusedBatch), and may be acked.
+  bool refused = false;
+  std::string refusal;  // why (the InvalidArgument's message)
 };
 
 struct CrawlInfo {
@@ -185,6 +189,28 @@ class CrawlStore {
   absl::StatusOr<IngestResult> IngestDomains(const LeaseRef& lease,
                                              const std::vector<DomainResult>& results,
                                              bool shard_complete);
+
+  // A batch that cannot be stored as it is (IngestProbes returned InvalidArgument: a result
+  // that is not the target it names, an address that is not one, ...).
+  struct RefusedBatch {
+    LeaseRef lease;
+    std::string worker;
+    uint64_t batch_id = 0;  // the worker's number of the batch
+    std::string reason;     // the refusal's message
+    bool shard_complete = false;
+    const std::vector<ProbeResult>* probes = nullptr;
+  };
+  // Results kept in refused_batch.payload at most: the first ones, up to this many and about
+  // kRefusedPayloadMaxBytes of JSON (the column payload_items says how many).
+  static constexpr size_t kRefusedPayloadMaxItems = 1000;
+  static constexpr size_t kRefusedPayloadMaxBytes = 4 << 20;
+  // Keeps `batch` in refused_batch (docs/crawl.md), so that it can be acked: the worker drops it
+  // instead of re-sending it forever, and the refusal can be read later. Nothing of it goes into
+  // probe and no progress is counted; if it completed its shard, the shard is closed as by an
+  // empty batch (handed back with its items missing, for another lease to probe). The same
+  // batch again (same worker, lease, batch number, content) adds no row. Returns whether a row
+  // was added. An error (the database away) means nothing is recorded: do not ack.
+  absl::StatusOr<bool> RecordRefusedBatch(const RefusedBatch& batch);
 
   // Moves crawls along their lifecycle: resolving -> probing (deriving the unique targets and
   // cutting probe shards) -> finished. Returns the ids of crawls that changed state.

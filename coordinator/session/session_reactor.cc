@@ -127,7 +127,7 @@ void SessionReactor::OnBatch(v1::ResultBatch& batch) {
   const bool complete = batch.shard_complete();
   CoordinatorCore* core = core_;
   // Runs on a database writer once the batch's transaction committed (or failed).
-  auto done = [core, h = handle_, ref, batch_id,
+  auto done = [core, h = handle_, ref, batch_id, owner,
                start = Clock::now()](const absl::StatusOr<storage::IngestResult>& r) {
     std::lock_guard lock(h->mu);
     if (absl::IsFailedPrecondition(r.status())) {
@@ -142,11 +142,23 @@ void SessionReactor::OnBatch(v1::ResultBatch& batch) {
           grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, std::string(r.status().message())));
       return;
     }
+    if (r.ok() && r->refused) {
+      // It cannot be stored as it is (an address that is not one, a result that is not the
+      // target it names): nothing of it was stored, it is kept in refused_batch instead, and
+      // acked below so that the worker drops it instead of re-sending it forever. Its items
+      // are probed again under a later lease.
+      core->metrics().batches_refused->Increment();
+      fprintf(stderr,
+              "coordinator: refused batch %llu of worker '%s' (crawl %lld %s shard %d), kept in "
+              "refused_batch and acked: %s\n",
+              static_cast<unsigned long long>(batch_id), owner.c_str(),
+              static_cast<long long>(ref.crawl_id), storage::ShardKindName(ref.kind), ref.shard_id,
+              r->refusal.c_str());
+    }
     if (h->reactor == nullptr) return;  // committed or not, the worker re-sends after reconnecting
     if (absl::IsInvalidArgument(r.status())) {
-      // A batch that cannot be stored as it is (an address that is not one, a result that is
-      // not the target it names): nothing of it was stored and it is not acked. Ending the
-      // stream stops this worker's later batches too; it reconnects and sends them again.
+      // Refused and not kept (a resolve batch: none is refused today). Nothing of it was stored
+      // and it is not acked; ending the stream stops this worker's later batches too.
       fprintf(stderr, "coordinator: refusing a batch: %s\n",
               std::string(r.status().message()).c_str());
       std::lock_guard rl(h->reactor->mu_);
@@ -163,14 +175,18 @@ void SessionReactor::OnBatch(v1::ResultBatch& batch) {
       h->reactor->FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "database unavailable"));
       return;
     }
+    v1::CoordinatorMessage ack;
+    ack.mutable_ack()->add_batch_ids(batch_id);
+    if (r->refused) {
+      h->reactor->Send(std::move(ack));
+      return;
+    }
     auto& m = core->metrics();
     // From arrival to commit: with batches grouped into one transaction, the queueing counts.
     m.copy_duration->Observe(std::chrono::duration<double>(Clock::now() - start).count());
     (ref.kind == storage::ShardKind::kResolve ? m.copy_rows_domain : m.copy_rows_probe)
         ->Increment(static_cast<double>(r->rows_inserted));
     (r->lease_current ? m.batches_acked : m.batches_stale)->Increment();
-    v1::CoordinatorMessage ack;
-    ack.mutable_ack()->add_batch_ids(batch_id);
     h->reactor->Send(std::move(ack));
   };
   if (ref.kind == storage::ShardKind::kResolve) {
@@ -187,6 +203,7 @@ void SessionReactor::OnBatch(v1::ResultBatch& batch) {
   for (auto& p : *batch.mutable_probes()) ingest.results.push_back(FromProto(std::move(p)));
   ingest.shard_complete = complete;
   ingest.worker = std::move(owner);
+  ingest.batch_id = batch_id;
   ingest.done = std::move(done);
   core_->db().PostIngest(std::move(ingest));
 }

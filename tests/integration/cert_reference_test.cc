@@ -251,24 +251,77 @@ TEST_F(CertReferenceTest, BatchNamingAnUnknownCertificateIsRefusedAndNothingOfIt
 }
 
 // A result is stored under its target id, so one that claims another target's id must be
-// refused: the coordinator ends the stream with INVALID_ARGUMENT naming the worker and the
-// target, acks nothing and stores nothing of the batch.
-TEST_F(CertReferenceTest, BatchWithAResultClaimingAnotherTargetIsRefusedAndNothingStored) {
+// refused: nothing of its batch is stored. The batch would be refused again at every delivery,
+// so the coordinator keeps it in refused_batch with the reason (naming the worker and the
+// target) and acks it: the worker drops it, and its stream goes on. Delivered again (an ack lost
+// with the stream), it is acked again and kept once.
+TEST_F(CertReferenceTest, BatchWithAResultClaimingAnotherTargetIsKeptAsideAckedAndTheStreamGoesOn) {
   testing::TestDatabase db;
   ASSERT_EQ(NewCrawl(db), 1);
+  auto server = StartCoordinator(db, 0);
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Coordinator::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+  auto stream = stub->Session(&ctx);
+  v1::WorkerMessage hello;
+  hello.mutable_hello()->set_worker_id("liar");
+  ASSERT_TRUE(stream->Write(hello));
+  auto send = [&](const v1::ResultBatch& batch, uint64_t id) {
+    v1::WorkerMessage m;
+    *m.mutable_results() = batch;
+    m.mutable_results()->set_batch_id(id);
+    EXPECT_TRUE(stream->Write(m));
+  };
+  auto acked = [&] {
+    v1::CoordinatorMessage in;
+    while (stream->Read(&in)) {
+      if (in.has_ack())
+        return std::vector<uint64_t>(in.ack().batch_ids().begin(), in.ack().batch_ids().end());
+    }
+    return std::vector<uint64_t>{};
+  };
   v1::ResultBatch bad = Batch(1, 1, 3);
   bad.mutable_probes(1)->set_target_id(3);  // host 2's result as target 3
-  const grpc::Status st = SendAlone(db, "liar", bad);
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
-  EXPECT_NE(st.error_message().find("worker 'liar' sent a result for target 3 (192.0.2.2 port 25 "
-                                    "mx2.example.test)"),
+  send(bad, 1);
+  EXPECT_EQ(acked(), std::vector<uint64_t>{1});
+  // The same stream stores the next batch.
+  send(Batch(1, 5, 2), 2);
+  EXPECT_EQ(acked(), std::vector<uint64_t>{2});
+  send(bad, 1);
+  EXPECT_EQ(acked(), std::vector<uint64_t>{1});
+  stream->WritesDone();
+  v1::CoordinatorMessage rest;
+  while (stream->Read(&rest)) {
+  }
+  const grpc::Status st = stream->Finish();
+  EXPECT_TRUE(st.ok()) << st.error_code() << " " << st.error_message();
+  server->Shutdown(100ms);
+
+  // Only the good batch is stored: hosts 5 and 6 with their chain, and host 5 without TLS.
+  auto c = db.Connect();
+  pqxx::work tx(*c);
+  auto text = [&](const std::string& sql) { return tx.exec(sql)[0][0].as<std::string>(); };
+  EXPECT_EQ(text("SELECT string_agg(target_id::text, ',' ORDER BY target_id) FROM probe"),
+            "5,6,1005");
+  EXPECT_EQ(text("SELECT count(*) FROM refused_batch"), "1");
+  EXPECT_EQ(text("SELECT crawl_id || ' ' || kind || ' ' || worker || ' ' || batch_id || ' ' || "
+                 "items || ' ' || payload_items FROM refused_batch"),
+            "1 probe liar 1 4 4");
+  const std::string reason = text("SELECT reason FROM refused_batch");
+  EXPECT_NE(reason.find("worker 'liar' sent a result for target 3 (192.0.2.2 port 25 "
+                        "mx2.example.test)"),
             std::string::npos)
-      << st.error_message();
-  EXPECT_NE(st.error_message().find("target 3 is 192.0.2.3 port 25 mx3.example.test"),
-            std::string::npos)
-      << st.error_message();
-  EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), 0);
-  EXPECT_EQ(db.Count("SELECT count(*) FROM certificate"), 0);
+      << reason;
+  EXPECT_NE(reason.find("target 3 is 192.0.2.3 port 25 mx3.example.test"), std::string::npos)
+      << reason;
+  // The payload is the batch as it came: the lying result, its chain (base64) included.
+  EXPECT_EQ(text("SELECT (payload->1->>'target_id') || ' ' || (payload->1->>'ip') || ' ' || "
+                 "(payload->1->>'name') || ' ' || jsonb_array_length(payload) FROM refused_batch"),
+            "3 192.0.2.2 mx2.example.test 4");
+  tx.commit();
+  ExpectChainsComplete(db, 2, 1);
 }
 
 TEST_F(CertReferenceTest, StoreAcceptsAStoredCertificateBySha256Alone) {

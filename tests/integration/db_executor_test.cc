@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,9 +72,10 @@ TEST(DbExecutorTest, BatchesOfManyShardsOnTwoWritersEachGetTheirAnswerInShardOrd
     in.lease = storage::LeaseRef{crawl_id, storage::ShardKind::kProbe, b % 4, 0};
     for (int i = 0; i < 20; ++i) in.results.push_back(Plain(b * 20 + i));
     if (b == 13) in.results[5].ip = "not-an-address";
-    if (b == 22) in.results[7].target_id = 1;  // target 1 is another address, of shard 0
+    if (b == 22) in.results[7].target_id = 1;          // target 1 is another address, of shard 0
     if (b == 27) in.results = {Plain(60), Plain(61)};  // stored by batch 3, same shard
     in.worker = "w";
+    in.batch_id = static_cast<uint64_t>(b);
     in.done = [&, b](const absl::StatusOr<storage::IngestResult>& r) {
       std::lock_guard lock(mu);
       answered[b % 4].push_back(b);
@@ -95,23 +98,21 @@ TEST(DbExecutorTest, BatchesOfManyShardsOnTwoWritersEachGetTheirAnswerInShardOrd
     EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << "shard " << shard;
     EXPECT_EQ(order.size(), static_cast<size_t>(kBatches / 4));
   }
-  // The bad batches alone failed, naming the address, or the worker and the target; their
-  // groups' other batches were stored.
+  // The bad batches alone were refused, naming the address, or the worker and the target, and
+  // kept in refused_batch (so they can be acked); their groups' other batches were stored.
   for (int b = 0; b < kBatches; ++b) {
     const auto& r = results.at(b);
+    ASSERT_TRUE(r.ok()) << "batch " << b << ": " << r.status();
+    EXPECT_EQ(r->refused, b == 13 || b == 22) << "batch " << b;
     if (b == 13) {
-      ASSERT_FALSE(r.ok());
-      EXPECT_NE(r.status().message().find("not-an-address"), std::string::npos) << r.status();
+      EXPECT_NE(r->refusal.find("not-an-address"), std::string::npos) << r->refusal;
       continue;
     }
     if (b == 22) {
-      ASSERT_FALSE(r.ok());
-      EXPECT_NE(r.status().message().find("worker 'w' sent a result for target 1 "),
-                std::string::npos)
-          << r.status();
+      EXPECT_NE(r->refusal.find("worker 'w' sent a result for target 1 "), std::string::npos)
+          << r->refusal;
       continue;
     }
-    ASSERT_TRUE(r.ok()) << "batch " << b << ": " << r.status();
     EXPECT_EQ(r->rows_inserted, b == 27 ? 0 : 20) << "batch " << b;
   }
   EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), (kBatches - 3) * 20);
@@ -121,6 +122,215 @@ TEST(DbExecutorTest, BatchesOfManyShardsOnTwoWritersEachGetTheirAnswerInShardOrd
                      "WHERE datname = current_database() AND pid <> pg_backend_pid() "
                      "AND backend_type = 'client backend'"),
             2);
+  auto c = db.Connect();
+  pqxx::work tx(*c);
+  EXPECT_EQ(tx.exec_params("SELECT string_agg(batch_id || ':' || worker || ':' || items || ':' || "
+                           "payload_items || ':' || (reason = CASE batch_id WHEN 13 THEN $1 "
+                           "ELSE $2 END), ' ' ORDER BY batch_id) FROM refused_batch",
+                           results.at(13)->refusal, results.at(22)->refusal)[0][0]
+                .as<std::string>(),
+            "13:w:20:20:true 22:w:20:20:true");
+  // The payload is the batch's results, with their target ids.
+  EXPECT_EQ(tx.exec("SELECT payload->5->>'ip' || ' ' || (payload->7->>'target_id') FROM "
+                    "refused_batch WHERE batch_id = 13")[0][0]
+                .as<std::string>(),
+            "not-an-address 268");
+  EXPECT_EQ(tx.exec("SELECT payload->7->>'target_id' FROM refused_batch WHERE batch_id = 22")[0][0]
+                .as<std::string>(),
+            "1");
+  tx.commit();
+}
+
+// Ingests `in` through `exec` and waits for its answer.
+absl::StatusOr<storage::IngestResult> Ingest(DbExecutor& exec, DbExecutor::ProbeIngest in) {
+  auto answer = std::make_shared<std::promise<absl::StatusOr<storage::IngestResult>>>();
+  auto future = answer->get_future();
+  in.done = [answer](const absl::StatusOr<storage::IngestResult>& r) { answer->set_value(r); };
+  exec.PostIngest(std::move(in));
+  return future.get();
+}
+
+ProbeResult Probed(const storage::TargetRow& t) {
+  ProbeResult r;
+  r.target_id = static_cast<uint64_t>(t.target_id);
+  r.ip = t.ip;
+  r.port = t.port;
+  r.name = t.mx_name;
+  r.outcome = ProbeOutcome::kNoStartTls;
+  r.stage = ProbeStage::kQuit;
+  r.started_at_ms = 1795867200000;
+  return r;
+}
+
+// A batch that cannot be stored as it is (a result claiming another target of its shard) must
+// not stop the crawl: it is kept in refused_batch and answered as refused (the coordinator acks
+// it), nothing of it is stored and it moves no progress; as it completed its shard, the shard
+// goes back with its items missing, and the next lease probes only those. The crawl finishes
+// with every target stored exactly once.
+TEST(DbExecutorTest, RefusedBatchIsKeptAsideAndItsTargetsAreProbedUnderTheNextLease) {
+  using namespace std::chrono_literals;
+  testing::TestDatabase db;
+  {
+    auto c = db.Connect();
+    ASSERT_TRUE(storage::Migrate(*c).ok());
+  }
+  storage::CrawlStore store(db.dsn());
+  storage::CrawlSpec spec;
+  spec.name = "refused";
+  spec.probe_shard_size = 4;
+  std::vector<storage::DomainInput> domains;
+  for (int i = 0; i < 6; ++i) domains.push_back({"d" + std::to_string(i) + ".test", 0});
+  auto id = store.CreateCrawl(spec, domains);
+  ASSERT_TRUE(id.ok()) << id.status();
+  {
+    auto lease = store.LeaseShard("resolver", 60s);
+    ASSERT_TRUE(lease.ok() && *lease);
+    std::vector<DomainResult> resolved;
+    for (const auto& d : (*lease)->domains) {
+      DomainResult r;
+      r.domain = d;
+      r.status = DnsStatus::kOk;
+      MxHost h;
+      h.name = "mx." + d;
+      h.preference = 10;
+      h.ipv4 = {"127.0.1." + std::to_string(resolved.size() + 1)};
+      r.mx.push_back(h);
+      r.resolved_at_ms = 1795867200000;
+      resolved.push_back(r);
+    }
+    ASSERT_EQ(resolved.size(), 6u);
+    auto r = store.IngestDomains((*lease)->ref, resolved, true);
+    ASSERT_TRUE(r.ok() && r->shard_done) << r.status();
+    ASSERT_TRUE(store.AdvanceCrawls().ok());
+  }
+  ASSERT_EQ(db.Count("SELECT count(*) FROM target"), 6);
+  DbExecutor exec(db.dsn(), 2);
+
+  auto first = store.LeaseShard("w1", 60s);
+  ASSERT_TRUE(first.ok() && *first) << first.status();
+  const storage::Lease lease = **first;
+  ASSERT_EQ(lease.targets.size(), 4u);
+  DbExecutor::ProbeIngest good;
+  good.lease = lease.ref;
+  good.worker = "w1";
+  good.batch_id = 1;
+  good.results = {Probed(lease.targets[0]), Probed(lease.targets[1])};
+  DbExecutor::ProbeIngest bad;
+  bad.lease = lease.ref;
+  bad.worker = "w1";
+  bad.batch_id = 2;
+  bad.results = {Probed(lease.targets[2]), Probed(lease.targets[3])};
+  bad.results[1].target_id = static_cast<uint64_t>(lease.targets[0].target_id);
+  bad.shard_complete = true;
+  auto g = Ingest(exec, good);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->rows_inserted, 2);
+  EXPECT_FALSE(g->refused);
+  auto b = Ingest(exec, bad);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_TRUE(b->refused);
+  EXPECT_NE(b->refusal.find("worker 'w1' sent a result for target " +
+                            std::to_string(lease.targets[0].target_id)),
+            std::string::npos)
+      << b->refusal;
+  const std::string shard =
+      " WHERE kind = 'probe' AND shard_id = " + std::to_string(lease.ref.shard_id);
+  // Nothing of it stored, no progress counted; the shard went back with two items missing.
+  EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), 2);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM shard" + shard +
+                     " AND state = 'pending' AND items_done = 2 AND lease_owner IS NULL AND "
+                     "last_error = '2 items missing at completion'"),
+            1);
+  // Delivered again (its ack was lost): answered the same, kept once.
+  auto again = Ingest(exec, bad);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->refused);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM refused_batch WHERE worker = 'w1' AND batch_id = 2 "
+                     "AND items = 2 AND payload_items = 2 AND kind = 'probe' AND crawl_id = " +
+                     std::to_string(*id) + " AND lease_token = " + std::to_string(lease.ref.token) +
+                     " AND (payload->1->>'target_id')::bigint = " +
+                     std::to_string(lease.targets[0].target_id) + " AND payload->1->>'ip' = '" +
+                     lease.targets[3].ip + "'"),
+            1);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM refused_batch"), 1);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), 2);
+
+  // Another worker takes what is left: the other shard, and the refused targets of the first.
+  int leases = 0;
+  while (true) {
+    auto next = store.LeaseShard("w2", 60s);
+    ASSERT_TRUE(next.ok()) << next.status();
+    if (!*next) break;
+    ASSERT_LT(++leases, 5);
+    if ((*next)->ref.shard_id == lease.ref.shard_id) {
+      std::set<int64_t> ids;
+      for (const auto& t : (*next)->targets) ids.insert(t.target_id);
+      EXPECT_EQ(ids, (std::set<int64_t>{lease.targets[2].target_id, lease.targets[3].target_id}));
+    }
+    DbExecutor::ProbeIngest in;
+    in.lease = (*next)->ref;
+    in.worker = "w2";
+    in.batch_id = static_cast<uint64_t>(leases);
+    for (const auto& t : (*next)->targets) in.results.push_back(Probed(t));
+    in.shard_complete = true;
+    auto r = Ingest(exec, std::move(in));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_TRUE(r->shard_done);
+  }
+  EXPECT_EQ(leases, 2);
+  ASSERT_TRUE(store.AdvanceCrawls().ok());
+  auto info = store.GetCrawl(*id);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->state, "finished");
+  EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), 6);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM target t WHERE (SELECT count(*) FROM probe p WHERE "
+                     "p.crawl_id = t.crawl_id AND p.target_id = t.target_id AND p.ip = t.ip AND "
+                     "p.mx_name = t.mx_name) = 1"),
+            6);
+}
+
+// A refused batch is acked only once it is kept: if keeping it fails, the answer is the error
+// (the coordinator then ends the stream and the worker sends the batch again). What a worker
+// sent is kept even when it is no text PostgreSQL takes as it is (a NUL, invalid UTF-8).
+TEST(DbExecutorTest, RefusedBatchThatCannotBeKeptIsNotAnsweredAsRefused) {
+  testing::TestDatabase db;
+  {
+    auto c = db.Connect();
+    ASSERT_TRUE(storage::Migrate(*c).ok());
+  }
+  storage::CrawlStore store(db.dsn());
+  storage::CrawlSpec spec;
+  spec.name = "unkept";
+  auto id = store.CreateCrawl(spec, {});
+  ASSERT_TRUE(id.ok()) << id.status();
+  db.AddTargets(*id, 0, {Plain(0), Plain(1)});
+  DbExecutor exec(db.dsn(), 1);
+  DbExecutor::ProbeIngest bad;
+  bad.lease = storage::LeaseRef{*id, storage::ShardKind::kProbe, 0, 0};
+  bad.worker = std::string("w\0\xff", 3);
+  bad.batch_id = 4;
+  bad.results = {Plain(0), Plain(1)};
+  bad.results[1].ip = std::string("198.51.0.1\0x", 12);
+  bad.results[1].name = "mx\xff.example.test";
+  auto run = [&](const std::string& sql) {
+    auto c = db.Connect();
+    pqxx::work tx(*c);
+    tx.exec(sql);
+    tx.commit();
+  };
+  run("ALTER TABLE refused_batch RENAME TO moved");
+  auto r = Ingest(exec, bad);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), 0);
+  run("ALTER TABLE moved RENAME TO refused_batch");
+  r = Ingest(exec, bad);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->refused);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), 0);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM refused_batch WHERE worker = 'w\uFFFD' AND "
+                     "reason LIKE '%198.51.0.1x%' AND payload->1->>'ip' = '198.51.0.1\uFFFDx' "
+                     "AND payload->1->>'name' = 'mx\uFFFD.example.test'"),
+            1);
 }
 
 }  // namespace

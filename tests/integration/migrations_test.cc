@@ -170,6 +170,55 @@ TEST(MigrationsTest, ProbeRowsOfA0004DatabaseTakeTheirTargetsIdOrAreKeptAside) {
       "CREATE UNIQUE INDEX probe_c3_pkey ON public.probe_c3 USING btree (crawl_id, target_id)");
 }
 
+// 0006 adds refused_batch to a database of schema 0005 and leaves what is there alone. A batch
+// delivered again (same worker, lease, batch number, content) adds no row; the reader role can
+// read the table; it is no partition of probe.
+TEST(MigrationsTest, RefusedBatchComesToA0005DatabaseKeepsABatchOnceAndIsReadable) {
+  TestDatabase db;
+  auto conn = db.Connect();
+  auto old = storage::Migrate(*conn, 5);
+  ASSERT_TRUE(old.ok()) << old.status();
+  ASSERT_EQ(old->current_version, 5);
+  {
+    pqxx::work tx(*conn);
+    tx.exec("INSERT INTO crawl (crawl_id, name) VALUES (1, 'old')");
+    tx.exec("SELECT mxcensus_create_probe_partition(1)");
+    tx.exec(
+        "INSERT INTO probe (crawl_id, target_id, ip, port, mx_name, outcome, stage, started_at) "
+        "VALUES (1, 7, '192.0.2.7', 25, 'mx7.example.test', 'closed', 'connect', now())");
+    tx.commit();
+  }
+  auto up = storage::Migrate(*conn);
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_GE(up->current_version, 6);
+  {
+    pqxx::work tx(*conn);
+    EXPECT_EQ(tx.exec("SELECT count(*) FROM probe WHERE target_id = 7")[0][0].as<int>(), 1);
+    const std::string insert =
+        "INSERT INTO refused_batch (crawl_id, kind, shard_id, lease_token, worker, batch_id, "
+        "reason, items, payload_items, payload) VALUES (1, 'probe', 0, 3, 'w', 9, 'why', 1, 1, ";
+    for (const char* payload :
+         {"'[{\"ip\": \"x\"}]'", "'[{\"ip\": \"x\"}]'", "'[{\"ip\": \"y\"}]'"}) {
+      tx.exec(insert + payload + ") ON CONFLICT DO NOTHING");
+    }
+    EXPECT_EQ(tx.exec("SELECT string_agg(payload->0->>'ip', ',' ORDER BY id) FROM "
+                      "refused_batch WHERE refused_at <= now()")[0][0]
+                  .as<std::string>(),
+              "x,y");
+    EXPECT_EQ(tx.exec("SELECT count(*) FROM pg_inherits WHERE inhrelid = "
+                      "'refused_batch'::regclass")[0][0]
+                  .as<int>(),
+              0);
+    tx.exec(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname='alice') THEN "
+        "CREATE ROLE alice LOGIN IN ROLE mxcensus_reader; END IF; END $$");
+    tx.commit();
+  }
+  pqxx::connection alice(db.dsn() + " user=alice");
+  pqxx::work tx(alice);
+  EXPECT_EQ(tx.exec("SELECT count(*) FROM refused_batch")[0][0].as<int>(), 2);
+}
+
 // The reader role may SELECT the public interface and do nothing else.
 TEST(MigrationsTest, ReaderRoleCanSelectButNotWrite) {
   TestDatabase db;

@@ -47,7 +47,8 @@ TEST(Metrics, BothSidesOnOneRegistryExportTheCoreSetOnce) {
         "mxcensus_results_sent_total", "mxcensus_results_acked_total",
         "mxcensus_rpc_stream_reconnects_total", "mxcensus_storage_copy_rows_total",
         "mxcensus_storage_copy_duration_seconds", "mxcensus_shards", "mxcensus_workers_connected",
-        "mxcensus_crawl_progress_ratio", "mxcensus_build_info", "mxcensus_internal_bugs_total"}) {
+        "mxcensus_crawl_progress_ratio", "mxcensus_build_info", "mxcensus_internal_bugs_total",
+        "mxcensus_batches_refused_total"}) {
     EXPECT_TRUE(types.count(name)) << name << " is not exported";
   }
   for (const auto& [name, count] : types) {
