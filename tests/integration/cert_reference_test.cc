@@ -297,6 +297,8 @@ TEST_F(CertReferenceTest, BatchWithAResultClaimingAnotherTargetIsKeptAsideAckedA
   }
   const grpc::Status st = stream->Finish();
   EXPECT_TRUE(st.ok()) << st.error_code() << " " << st.error_message();
+  // Counted at each refusal, the second delivery's included.
+  EXPECT_EQ(server->core().metrics().batches_refused->Value(), 2);
   server->Shutdown(100ms);
 
   // Only the good batch is stored: hosts 5 and 6 with their chain, and host 5 without TLS.
