@@ -115,20 +115,31 @@ class CertReferenceTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? *std::move(s) : nullptr;
   }
+  // A raw Session stream of worker `worker_id` (its hello sent) to the coordinator at `port`.
+  struct RawStream {
+    std::unique_ptr<v1::Coordinator::Stub> stub;
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessage>> stream;
+  };
+  static std::unique_ptr<RawStream> OpenStream(int port, const std::string& worker_id) {
+    auto s = std::make_unique<RawStream>();
+    s->stub = v1::Coordinator::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                                           grpc::InsecureChannelCredentials()));
+    s->ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+    s->stream = s->stub->Session(&s->ctx);
+    v1::WorkerMessage hello;
+    hello.mutable_hello()->set_worker_id(worker_id);
+    EXPECT_TRUE(s->stream->Write(hello));
+    return s;
+  }
   // Sends `batch` alone on a raw stream of worker `worker_id` to a coordinator on `db`, which
   // must end the stream itself without acking it. Returns how it ended.
   grpc::Status SendAlone(const testing::TestDatabase& db, const std::string& worker_id,
                          const v1::ResultBatch& batch) {
     auto server = StartCoordinator(db, 0);
     if (server == nullptr) return grpc::Status(grpc::StatusCode::INTERNAL, "no coordinator");
-    auto stub = v1::Coordinator::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials()));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + 20s);
-    auto stream = stub->Session(&ctx);
-    v1::WorkerMessage hello;
-    hello.mutable_hello()->set_worker_id(worker_id);
-    EXPECT_TRUE(stream->Write(hello));
+    auto raw = OpenStream(server->port(), worker_id);
+    auto& stream = raw->stream;
     v1::WorkerMessage m;
     *m.mutable_results() = batch;
     m.mutable_results()->set_batch_id(1);
@@ -260,14 +271,8 @@ TEST_F(CertReferenceTest, BatchWithAResultClaimingAnotherTargetIsKeptAsideAckedA
   ASSERT_EQ(NewCrawl(db), 1);
   auto server = StartCoordinator(db, 0);
   ASSERT_NE(server, nullptr);
-  auto stub = v1::Coordinator::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 20s);
-  auto stream = stub->Session(&ctx);
-  v1::WorkerMessage hello;
-  hello.mutable_hello()->set_worker_id("liar");
-  ASSERT_TRUE(stream->Write(hello));
+  auto raw = OpenStream(server->port(), "liar");
+  auto& stream = raw->stream;
   auto send = [&](const v1::ResultBatch& batch, uint64_t id) {
     v1::WorkerMessage m;
     *m.mutable_results() = batch;

@@ -33,21 +33,25 @@ ProbeResult Plain(int i) {
   return r;
 }
 
+// Migrates `db` and creates a crawl in it; returns its id (0 if that failed).
+int64_t NewCrawl(const testing::TestDatabase& db, const std::string& name,
+                 const std::vector<storage::DomainInput>& domains = {},
+                 int probe_shard_size = 250) {
+  auto c = db.Connect();
+  EXPECT_TRUE(storage::Migrate(*c).ok());
+  storage::CrawlStore store(db.dsn());
+  storage::CrawlSpec spec;
+  spec.name = name;
+  spec.probe_shard_size = probe_shard_size;
+  auto id = store.CreateCrawl(spec, domains);
+  EXPECT_TRUE(id.ok()) << id.status();
+  return id.ok() ? *id : 0;
+}
+
 TEST(DbExecutorTest, BatchesOfManyShardsOnTwoWritersEachGetTheirAnswerInShardOrder) {
   testing::TestDatabase db;
-  {
-    auto c = db.Connect();
-    ASSERT_TRUE(storage::Migrate(*c).ok());
-  }
-  int64_t crawl_id = 0;
-  {
-    storage::CrawlStore store(db.dsn());
-    storage::CrawlSpec spec;
-    spec.name = "executor";
-    auto id = store.CreateCrawl(spec, {});
-    ASSERT_TRUE(id.ok()) << id.status();
-    crawl_id = *id;
-  }
+  const int64_t crawl_id = NewCrawl(db, "executor");
+  ASSERT_NE(crawl_id, 0);
   constexpr int kBatches = 40;
   for (int shard = 0; shard < 4; ++shard) {
     std::vector<ProbeResult> targets;
@@ -170,18 +174,11 @@ ProbeResult Probed(const storage::TargetRow& t) {
 TEST(DbExecutorTest, RefusedBatchIsKeptAsideAndItsTargetsAreProbedUnderTheNextLease) {
   using namespace std::chrono_literals;
   testing::TestDatabase db;
-  {
-    auto c = db.Connect();
-    ASSERT_TRUE(storage::Migrate(*c).ok());
-  }
-  storage::CrawlStore store(db.dsn());
-  storage::CrawlSpec spec;
-  spec.name = "refused";
-  spec.probe_shard_size = 4;
   std::vector<storage::DomainInput> domains;
   for (int i = 0; i < 6; ++i) domains.push_back({"d" + std::to_string(i) + ".test", 0});
-  auto id = store.CreateCrawl(spec, domains);
-  ASSERT_TRUE(id.ok()) << id.status();
+  const int64_t crawl_id = NewCrawl(db, "refused", domains, 4);
+  ASSERT_NE(crawl_id, 0);
+  storage::CrawlStore store(db.dsn());
   {
     auto lease = store.LeaseShard("resolver", 60s);
     ASSERT_TRUE(lease.ok() && *lease);
@@ -245,13 +242,14 @@ TEST(DbExecutorTest, RefusedBatchIsKeptAsideAndItsTargetsAreProbedUnderTheNextLe
   auto again = Ingest(exec, bad);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->refused);
-  EXPECT_EQ(db.Count("SELECT count(*) FROM refused_batch WHERE worker = 'w1' AND batch_id = 2 "
-                     "AND items = 2 AND payload_items = 2 AND kind = 'probe' AND crawl_id = " +
-                     std::to_string(*id) + " AND lease_token = " + std::to_string(lease.ref.token) +
-                     " AND (payload->1->>'target_id')::bigint = " +
-                     std::to_string(lease.targets[0].target_id) + " AND payload->1->>'ip' = '" +
-                     lease.targets[3].ip + "'"),
-            1);
+  EXPECT_EQ(
+      db.Count("SELECT count(*) FROM refused_batch WHERE worker = 'w1' AND batch_id = 2 "
+               "AND items = 2 AND payload_items = 2 AND kind = 'probe' AND crawl_id = " +
+               std::to_string(crawl_id) + " AND lease_token = " + std::to_string(lease.ref.token) +
+               " AND (payload->1->>'target_id')::bigint = " +
+               std::to_string(lease.targets[0].target_id) + " AND payload->1->>'ip' = '" +
+               lease.targets[3].ip + "'"),
+      1);
   EXPECT_EQ(db.Count("SELECT count(*) FROM refused_batch"), 1);
   EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), 2);
 
@@ -279,7 +277,7 @@ TEST(DbExecutorTest, RefusedBatchIsKeptAsideAndItsTargetsAreProbedUnderTheNextLe
   }
   EXPECT_EQ(leases, 2);
   ASSERT_TRUE(store.AdvanceCrawls().ok());
-  auto info = store.GetCrawl(*id);
+  auto info = store.GetCrawl(crawl_id);
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->state, "finished");
   EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), 6);
@@ -294,19 +292,12 @@ TEST(DbExecutorTest, RefusedBatchIsKeptAsideAndItsTargetsAreProbedUnderTheNextLe
 // sent is kept even when it is no text PostgreSQL takes as it is (a NUL, invalid UTF-8).
 TEST(DbExecutorTest, RefusedBatchThatCannotBeKeptIsNotAnsweredAsRefused) {
   testing::TestDatabase db;
-  {
-    auto c = db.Connect();
-    ASSERT_TRUE(storage::Migrate(*c).ok());
-  }
-  storage::CrawlStore store(db.dsn());
-  storage::CrawlSpec spec;
-  spec.name = "unkept";
-  auto id = store.CreateCrawl(spec, {});
-  ASSERT_TRUE(id.ok()) << id.status();
-  db.AddTargets(*id, 0, {Plain(0), Plain(1)});
+  const int64_t crawl_id = NewCrawl(db, "unkept");
+  ASSERT_NE(crawl_id, 0);
+  db.AddTargets(crawl_id, 0, {Plain(0), Plain(1)});
   DbExecutor exec(db.dsn(), 1);
   DbExecutor::ProbeIngest bad;
-  bad.lease = storage::LeaseRef{*id, storage::ShardKind::kProbe, 0, 0};
+  bad.lease = storage::LeaseRef{crawl_id, storage::ShardKind::kProbe, 0, 0};
   bad.worker = std::string("w\0\xff", 3);
   bad.batch_id = 4;
   bad.results = {Plain(0), Plain(1)};
