@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <tuple>
 
+#include "common/smtp/reply_parser.h"
+
 namespace mxcensus::dns {
 namespace {
 
@@ -205,7 +207,13 @@ absl::StatusOr<std::vector<std::string>> ExtractTxt(std::span<const uint8_t> msg
       joined.append(reinterpret_cast<const char*>(msg.data() + at + 1), len);
       at += 1 + len;
     }
-    out.push_back(std::move(joined));
+    // A TXT record is bytes; policy records are ASCII (RFC 7208 §3, RFC 7489 §6.3, RFC 8461
+    // §3.1, RFC 8460 §3), but a zone can publish anything. Raw, a non-UTF-8 byte broke the
+    // worker's stream (protobuf strings must be UTF-8: the coordinator could not parse the
+    // batch, and the worker sent it again after every reconnect), and a NUL cannot go into a
+    // text column. Control bytes become '?', invalid UTF-8 U+FFFD: the record stays
+    // recognisable and visibly broken.
+    out.push_back(smtp::SanitizeText(joined));
     return absl::OkStatus();
   });
   if (!st.ok()) return st;

@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "common/result_json.h"
+#include "common/smtp/reply_parser.h"
 
 namespace mxcensus::tls {
 namespace {
@@ -19,7 +20,9 @@ std::string NameToString(const X509_NAME* name) {
   X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
   char* data = nullptr;
   long n = BIO_get_mem_data(bio.get(), &data);
-  return n > 0 ? std::string(data, static_cast<size_t>(n)) : std::string();
+  // A string type the printer does not convert (or a UTF8String that is not UTF-8) comes out
+  // as the peer's bytes; see AddSans.
+  return n > 0 ? smtp::SanitizeText(std::string_view(data, static_cast<size_t>(n))) : std::string();
 }
 
 int64_t AsnTimeToUnix(const ASN1_TIME* t) {
@@ -56,9 +59,15 @@ void AddSans(X509* cert, std::vector<std::string>* out) {
   for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, i);
     if (gn->type == GEN_DNS) {
+      // The peer's bytes, which need not be ASCII, nor UTF-8, nor free of NUL: as they were,
+      // they broke the worker's stream (a protobuf string must be UTF-8, so the coordinator
+      // could not parse the batch, and the worker sent it again after every reconnect) and
+      // could not go into a text column. Names matched against the MX name use the certificate
+      // itself (X509_check_host), not this text.
       const ASN1_IA5STRING* s = gn->d.dNSName;
-      out->emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                        static_cast<size_t>(ASN1_STRING_length(s)));
+      out->push_back(smtp::SanitizeText(
+          std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                           static_cast<size_t>(ASN1_STRING_length(s)))));
     } else if (gn->type == GEN_IPADD) {
       const ASN1_OCTET_STRING* s = gn->d.iPAddress;
       char buf[64] = {0};

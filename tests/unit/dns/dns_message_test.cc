@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "proto/mxcensus.pb.h"
 #include "tests/unit/dns/message_builder.h"
 
 namespace mxcensus::dns {
@@ -86,6 +87,26 @@ TEST(DnsMessageTest, TxtStringsJoinedWithoutSeparatorPerRecord) {
   auto t = ExtractTxt(b.Bytes(), "d.test");
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ(*t, (std::vector<std::string>{"v=spf1 ip4:192.0.2.0/24 -all", "other", ""}));
+}
+
+// A zone can publish any bytes in a TXT record. What leaves the parser must be valid UTF-8
+// without control bytes: it travels in protobuf strings (which a parser refuses unless they are
+// UTF-8, which broke the worker's stream) and goes into text columns (which refuse NUL).
+TEST(DnsMessageTest, TxtBytesThatAreNotTextAreMadeSafe) {
+  MessageBuilder b("d.test", kTypeTxt);
+  b.Txt("d.test", {std::string("v=spf1 a:\xff\xfe.test ", 17), std::string("\0-all\x01", 6)})
+      .Txt("d.test", {"v=DMARC1; p=reject; ruf=mailto:d\xc3\xa9@d.test"});
+  auto t = ExtractTxt(b.Bytes(), "d.test");
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_EQ(t->size(), 2u);
+  EXPECT_EQ((*t)[0], "v=spf1 a:\xef\xbf\xbd\xef\xbf\xbd.test ?-all?");
+  // Valid UTF-8 stays as it is.
+  EXPECT_EQ((*t)[1], "v=DMARC1; p=reject; ruf=mailto:d\xc3\xa9@d.test");
+  v1::PolicyRecords p;
+  p.set_spf((*t)[0]);
+  v1::PolicyRecords back;
+  EXPECT_TRUE(back.ParseFromString(p.SerializeAsString()));
+  EXPECT_EQ(back.spf(), (*t)[0]);
 }
 
 TEST(DnsMessageTest, TlsaParsedAndCanonicallyOrdered) {
