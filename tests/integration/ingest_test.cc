@@ -26,6 +26,22 @@ class IngestTest : public ::testing::Test {
     ASSERT_TRUE(Migrate(*c).ok());
   }
   int64_t Count(const std::string& sql) { return db_.Count(sql); }
+  // Polls (up to 5 s) until a session of the test database waits for a lock.
+  bool SomeSessionWaitsForALock() {
+    auto watcher = db_.Connect();
+    for (int i = 0; i < 500; ++i) {
+      pqxx::work w(*watcher);
+      const bool waiting =
+          w.exec(
+               "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+               "AND wait_event_type = 'Lock'")[0][0]
+              .as<int>() > 0;
+      w.commit();
+      if (waiting) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
   std::string Text(const std::string& sql) {
     auto c = db_.Connect();
     pqxx::work tx(*c);
@@ -370,17 +386,7 @@ TEST_F(IngestTest, CertificateStoredByAnotherConnectionDuringTheBatchIsMergedNot
         lease, {WithChain(1, {"leaf-race", "inter-r"}), WithChain(2, {"leaf-r2", "inter-r"})},
         false, "w");
   });
-  auto watcher = db_.Connect();
-  bool waiting = false;
-  for (int i = 0; i < 500 && !waiting; ++i) {
-    pqxx::work w(*watcher);
-    waiting = w.exec(
-                   "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                   "AND wait_event_type = 'Lock'")[0][0]
-                  .as<int>() > 0;
-    w.commit();
-    if (!waiting) std::this_thread::sleep_for(10ms);
-  }
+  const bool waiting = SomeSessionWaitsForALock();
   EXPECT_TRUE(waiting) << "the ingestion never waited for the other connection's certificate";
   otx.commit();
   ingest.join();
@@ -609,17 +615,7 @@ TEST_F(IngestTest, DeadlockIsRunAgainOnTheSameConnection) {
   std::thread ingest([&] {
     r = store.IngestProbeBatches({{one, &a, false, "w"}, {two, &b, false, "w"}});
   });
-  auto watcher = db_.Connect();
-  bool waiting = false;
-  for (int i = 0; i < 500 && !waiting; ++i) {
-    pqxx::work w(*watcher);
-    waiting = w.exec(
-                   "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                   "AND wait_event_type = 'Lock'")[0][0]
-                  .as<int>() > 0;
-    w.commit();
-    if (!waiting) std::this_thread::sleep_for(10ms);
-  }
+  const bool waiting = SomeSessionWaitsForALock();
   EXPECT_TRUE(waiting) << "the ingestion never waited for shard 2";
   // Now wants shard 1: a cycle. Returns once the ingestion's transaction is rolled back.
   otx.exec("SELECT 1 FROM shard WHERE crawl_id = " + std::to_string(id) +
