@@ -32,6 +32,7 @@ class Procs:
         logf = open(os.path.join(tempfile.gettempdir(), f"mxcensus-e2e-{name}-{os.getpid()}.log"), "w")
         p = subprocess.Popen(args, stdout=stdout or logf, stderr=logf, stdin=subprocess.DEVNULL,
                              env=env)
+        logf.close()  # the child has its own descriptor
         p.logname = logf.name
         p.name = name
         self.procs.append(p)
@@ -60,6 +61,16 @@ class Procs:
                 except ProcessLookupError:
                     pass
                 p.wait()
+        # The logs are for a failure: kept (and named) then, removed after a pass, so that
+        # test runs do not pile them up in the temporary directory.
+        for p in self.procs:
+            if exc[0] is None:
+                try:
+                    os.unlink(p.logname)
+                except OSError:
+                    pass
+            else:
+                log(f"log of {p.name}: {p.logname}")
         return False
 
 
