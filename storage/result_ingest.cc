@@ -332,17 +332,18 @@ std::vector<std::pair<std::string, bool>> CopyCertificates(
   // In one order for every connection: two that store the same certificates wait for each
   // other instead of deadlocking.
   const auto by_sha = [](const Todo& a, const Todo& b) { return a.cert->sha256 < b.cert->sha256; };
-  const auto render = [](const std::vector<Todo>& list, std::string& buffer) {
+  // The rows, in `buffer` (the view is into it).
+  std::string buffer;
+  const auto render = [&buffer](const std::vector<Todo>& list) {
     size_t bytes = 0;
     for (const Todo& t : list) bytes += t.der.size() + 512;
     BinaryCopyRows rows(buffer, bytes);
     for (const Todo& t : list) AddCertRow(rows, t.der, *t.cert);
-    return std::string(rows.Finish());
+    return rows.Finish();
   };
-  std::string buffer;
   if (!fresh.empty()) {
     std::sort(fresh.begin(), fresh.end(), by_sha);
-    const std::string data = render(fresh, buffer);
+    const std::string_view data = render(fresh);
     pqxx::subtransaction sp(tx, "ingest_certs");
     try {
       CopyBinary(sp, "certificate", kCertColumns, data);
@@ -355,7 +356,7 @@ std::vector<std::pair<std::string, bool>> CopyCertificates(
   if (merge.empty()) return sent;
   std::sort(merge.begin(), merge.end(), by_sha);
   ensure_staging();
-  CopyBinary(tx, "cert_staging", kCertColumns, render(merge, buffer));
+  CopyBinary(tx, "cert_staging", kCertColumns, render(merge));
   // A certificate first seen as an intermediate gets its summary when it shows up as a leaf.
   tx.exec(
       "INSERT INTO certificate (sha256, der, subject, issuer, sans, not_before, not_after, "

@@ -15,6 +15,13 @@ namespace {
 using testing::RunMxcensus;
 using testing::TestDatabase;
 
+// The schema of release `version` exactly, as a database left by that release has it.
+void MigrateTo(pqxx::connection& c, int version) {
+  auto r = storage::Migrate(c, version);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->current_version, version);
+}
+
 int CountTables(pqxx::connection& c) {
   pqxx::work tx(c);
   return tx
@@ -104,9 +111,7 @@ TEST(MigrationsTest, ProbeIsPartitionedByCrawl) {
 TEST(MigrationsTest, ProbeRowsOfA0004DatabaseTakeTheirTargetsIdOrAreKeptAside) {
   TestDatabase db;
   auto conn = db.Connect();
-  auto old = storage::Migrate(*conn, 4);
-  ASSERT_TRUE(old.ok()) << old.status();
-  ASSERT_EQ(old->current_version, 4);
+  ASSERT_NO_FATAL_FAILURE(MigrateTo(*conn, 4));
   {
     pqxx::work tx(*conn);
     for (int crawl = 1; crawl <= 2; ++crawl) {
@@ -176,9 +181,7 @@ TEST(MigrationsTest, ProbeRowsOfA0004DatabaseTakeTheirTargetsIdOrAreKeptAside) {
 TEST(MigrationsTest, RefusedBatchComesToA0005DatabaseKeepsABatchOnceAndIsReadable) {
   TestDatabase db;
   auto conn = db.Connect();
-  auto old = storage::Migrate(*conn, 5);
-  ASSERT_TRUE(old.ok()) << old.status();
-  ASSERT_EQ(old->current_version, 5);
+  ASSERT_NO_FATAL_FAILURE(MigrateTo(*conn, 5));
   {
     pqxx::work tx(*conn);
     tx.exec("INSERT INTO crawl (crawl_id, name) VALUES (1, 'old')");
