@@ -22,6 +22,13 @@ void MigrateTo(pqxx::connection& c, int version) {
   ASSERT_EQ(r->current_version, version);
 }
 
+// A login role `alice` in mxcensus_reader (roles are cluster-wide: created once).
+void AddReaderLogin(pqxx::work& tx) {
+  tx.exec(
+      "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname='alice') THEN "
+      "CREATE ROLE alice LOGIN IN ROLE mxcensus_reader; END IF; END $$");
+}
+
 int CountTables(pqxx::connection& c) {
   pqxx::work tx(c);
   return tx
@@ -212,9 +219,7 @@ TEST(MigrationsTest, RefusedBatchComesToA0005DatabaseKeepsABatchOnceAndIsReadabl
                       "'refused_batch'::regclass")[0][0]
                   .as<int>(),
               0);
-    tx.exec(
-        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname='alice') THEN "
-        "CREATE ROLE alice LOGIN IN ROLE mxcensus_reader; END IF; END $$");
+    AddReaderLogin(tx);
     tx.commit();
   }
   pqxx::connection alice(db.dsn() + " user=alice");
@@ -230,9 +235,7 @@ TEST(MigrationsTest, ReaderRoleCanSelectButNotWrite) {
     ASSERT_TRUE(storage::Migrate(*conn).ok());
     pqxx::work tx(*conn);
     tx.exec("INSERT INTO crawl (name) VALUES ('seed')");
-    tx.exec(
-        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname='alice') THEN "
-        "CREATE ROLE alice LOGIN IN ROLE mxcensus_reader; END IF; END $$");
+    AddReaderLogin(tx);
     tx.commit();
   }
   pqxx::connection alice(db.dsn() + " user=alice");
