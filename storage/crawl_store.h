@@ -66,7 +66,10 @@ struct IngestResult {
   int64_t rows_inserted = 0;   // new rows (duplicates of earlier deliveries are not counted)
   bool lease_current = false;  // false: a stale lease; the rows were merged, the shard untouched
   bool shard_done = false;     // the shard is now complete
-  bool merged = false;  // probes: some row was stored already, so the batch took the merge path
+  // Probes: the batch took the merge path (staging table, INSERT ... ON CONFLICT DO NOTHING),
+  // because a row met a stored one in the COPY. A re-delivery whose stored rows were found by
+  // looking them up first did not: it sent only what was missing.
+  bool merged = false;
   // The batch could not be stored as it was (IngestProbes' InvalidArgument): nothing of it was
   // stored, it was kept in refused_batch instead (RecordRefusedBatch), and may be acked.
   bool refused = false;

@@ -8,6 +8,7 @@
 #include <set>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/public_suffix.h"
 #include "common/result_json.h"
@@ -534,6 +535,33 @@ std::vector<bool> EndsStored(pqxx::work& tx, const std::string& partition, int64
   return out;
 }
 
+// Which of the targets of `batches[i]`, i in `which` (batches of `crawl_id`), have a row
+// already: one statement, one index probe per target (OFFSET 0 keeps the subquery a per-row
+// probe, whatever the planner thinks of a partition still being filled).
+std::unordered_set<int64_t> StoredTargets(pqxx::work& tx, const std::string& partition,
+                                          int64_t crawl_id,
+                                          const std::vector<CrawlStore::ProbeBatch>& batches,
+                                          const std::vector<size_t>& which) {
+  std::string ids = "{";
+  for (size_t i : which) {
+    for (const auto& r : *batches[i].results) {
+      if (ids.size() > 1) ids += ',';
+      ids += std::to_string(r.target_id);
+    }
+  }
+  ids += '}';
+  std::unordered_set<int64_t> out;
+  for (const auto& row : tx.exec_params("SELECT u.id FROM unnest($2::bigint[]) AS u(id) WHERE "
+                                        "EXISTS (SELECT 1 FROM " +
+                                            partition +
+                                            " p WHERE p.crawl_id = $1 AND p.target_id = u.id "
+                                            "OFFSET 0)",
+                                        crawl_id, ids)) {
+    out.insert(row[0].as<int64_t>());
+  }
+  return out;
+}
+
 // The shard keys of a set statement as array literals, one per column (for unnest).
 struct ShardArrays {
   std::string crawls = "{", kinds = "{", shards = "{";
@@ -688,15 +716,17 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
         };
         // Fast path, the common case (no target of a batch stored yet): the batches of the
         // first batch's crawl go in one COPY straight into the crawl's partition, under a
-        // savepoint. The primary key turns any row already stored (a re-delivery after a
-        // reconnect, a late result of a stalled worker, a target twice in the group) into a
-        // unique violation, which undoes the savepoint alone; those batches then take the merge
-        // path, which skips what is stored, with the rows rendered for the fast path. A batch
-        // whose first or last target is stored (a whole batch sent again) goes to the merge at
-        // once.
+        // savepoint. A batch whose first or last target is stored (most likely a batch sent
+        // again) has each of its targets looked up first, and only its missing rows go into the
+        // COPY. The primary key turns any row stored all the same (a target twice in the group,
+        // one stored by another connection meanwhile, a re-delivery whose ends were new) into
+        // a unique violation, which undoes the savepoint alone; those batches then take the
+        // merge path, which skips what is stored, with the rows rendered for the fast path.
         std::vector<bool> copied(n, false);
         // Where each batch's rows are in copy_buffer_ once rendered for the fast path.
         std::vector<std::pair<size_t, size_t>> rendered(n, {0, 0});
+        // Per batch looked up row by row: which of its results have a stored row.
+        std::vector<std::vector<bool>> skip(n);
         bool fast_failed = false;
         if (fast_path_ && n > 0) {
           const int64_t crawl_id = batches[0].lease.crawl_id;
@@ -711,11 +741,37 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
           }
           std::vector<size_t> fast;
           size_t fast_rows = 0;
+          std::vector<size_t> looked_up;  // most likely re-deliveries
           const std::vector<bool> stored = EndsStored(tx, partition, crawl_id, candidate_results);
           for (size_t k = 0; k < candidates.size(); ++k) {
-            if (stored[k]) continue;
-            fast.push_back(candidates[k]);
-            fast_rows += batches[candidates[k]].results->size();
+            if (stored[k]) {
+              looked_up.push_back(candidates[k]);
+            } else {
+              fast.push_back(candidates[k]);
+              fast_rows += batches[candidates[k]].results->size();
+            }
+          }
+          // A re-delivery (after a reconnect, or a stalled worker's late results) sends only
+          // what is missing: staging whole batches to have the merge find every row stored was
+          // the costliest thing a coordinator did, and a restarted one gets every worker's
+          // unacked results at once.
+          if (!looked_up.empty()) {
+            const auto have = StoredTargets(tx, partition, crawl_id, batches, looked_up);
+            for (size_t i : looked_up) {
+              const auto& results = *batches[i].results;
+              skip[i].resize(results.size());
+              size_t left = 0;
+              for (size_t j = 0; j < results.size(); ++j) {
+                skip[i][j] = have.contains(static_cast<int64_t>(results[j].target_id));
+                if (!skip[i][j]) ++left;
+              }
+              if (left == 0) {
+                copied[i] = true;  // nothing to store
+              } else {
+                fast.push_back(i);
+                fast_rows += left;
+              }
+            }
           }
           if (!fast.empty()) {
             BinaryCopyRows rows(copy_buffer_, fast_rows * 640);
@@ -727,7 +783,13 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
               for (size_t i : fast) {
                 size_t next_sha = sha_start[i];
                 rendered[i].first = rows.size();
-                for (const auto& r : *batches[i].results) {
+                const auto& results = *batches[i].results;
+                for (size_t j = 0; j < results.size(); ++j) {
+                  const ProbeResult& r = results[j];
+                  if (!skip[i].empty() && skip[i][j]) {
+                    if (r.tls) next_sha += r.tls->chain_der.size();
+                    continue;
+                  }
                   if (auto st = render(rows, i, next_sha, r); !st.ok()) return st;
                   if (rows.size() - flushed >= kCopyPieceBytes) {
                     copy.Send(rows.data().substr(flushed));
@@ -742,7 +804,9 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
               sp.commit();
               for (size_t i : fast) {
                 copied[i] = true;
-                out[i].rows_inserted = static_cast<int64_t>(batches[i].results->size());
+                const size_t skipped =
+                    static_cast<size_t>(std::count(skip[i].begin(), skip[i].end(), true));
+                out[i].rows_inserted = static_cast<int64_t>(batches[i].results->size() - skipped);
               }
             } catch (const pqxx::unique_violation&) {
               sp.abort();

@@ -1,7 +1,8 @@
 // Probe ingestion's two paths against a real server: the fast path (binary COPY straight into
-// the crawl's partition under a savepoint) and its fallback (staging and merge) when a row is
-// stored already. Every column must come out as the result went in, whichever path stored it,
-// nothing may be stored twice, and certificates are deduplicated across batches and paths.
+// the crawl's partition under a savepoint, of the rows a lookup did not find stored when a batch
+// looks like a re-delivery) and its fallback (staging and merge) when a row meets a stored one.
+// Every column must come out as the result went in, whichever path stored it, nothing may be stored
+// twice, and certificates are deduplicated across batches and paths.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -243,7 +244,7 @@ TEST_F(IngestTest, EveryColumnComesOutAsItWentInOnBothPaths) {
   }
 }
 
-TEST_F(IngestTest, DuplicateBatchGoesThroughTheFallbackAndStoresNothingTwice) {
+TEST_F(IngestTest, DuplicateBatchIsLookedUpAndStoresNothingTwice) {
   CrawlStore store(db_.dsn());
   const LeaseRef lease = NewCrawl(store, "dup");
   std::vector<ProbeResult> batch;
@@ -258,11 +259,83 @@ TEST_F(IngestTest, DuplicateBatchGoesThroughTheFallbackAndStoresNothingTwice) {
   for (CrawlStore* s : {&store, &other}) {
     auto again = s->IngestProbes(lease, batch, false, "w");
     ASSERT_TRUE(again.ok()) << again.status();
-    EXPECT_TRUE(again->merged);
+    EXPECT_FALSE(again->merged);  // found stored by the lookup: nothing sent, nothing staged
     EXPECT_EQ(again->rows_inserted, 0);
   }
   EXPECT_EQ(Count("SELECT count(*) FROM probe"), 50);
   EXPECT_EQ(Count("SELECT count(DISTINCT (ip, port, mx_name)) FROM probe"), 50);
+  // The same batch through the merge path (fast path off) stores nothing either.
+  store.set_ingest_fast_path(false);
+  auto merged = store.IngestProbes(lease, batch, false, "w");
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  EXPECT_TRUE(merged->merged);
+  EXPECT_EQ(merged->rows_inserted, 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe"), 50);
+}
+
+// A re-delivery that overlaps what is stored, its ends stored and rows in between missing (a
+// worker re-sends a batch whose shard another worker took over meanwhile): the lookup finds the
+// stored rows, and only the missing ones are stored, with their chains.
+TEST_F(IngestTest, ReDeliveryWithGapsStoresOnlyTheMissingRowsWithoutTheMerge) {
+  CrawlStore store(db_.dsn());
+  const LeaseRef lease = NewCrawl(store, "gaps");
+  ASSERT_TRUE(store.IngestProbes(lease, {Plain(1), Plain(4), Plain(6)}, false, "first").ok());
+  ProbeResult changed = Plain(4);
+  changed.banner = "220 a later, different answer";
+  const std::vector<ProbeResult> batch = {Plain(1),
+                                          WithChain(2, {"leaf-gap-2", "inter-gap"}),
+                                          WithChain(3, {"leaf-gap-3", "inter-gap"}),
+                                          changed,
+                                          WithChain(5, {"leaf-gap-5"}),
+                                          Plain(6)};
+  auto r = store.IngestProbes(lease, batch, false, "again");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->merged);
+  EXPECT_EQ(r->rows_inserted, 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe"), 6);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe WHERE worker = 'again'"), 3);
+  EXPECT_EQ(Text("SELECT banner FROM probe WHERE mx_name = 'mx4.example.test'"), "220 hi");
+  // Each stored row has its own chain, although rows in between were skipped.
+  for (int i : {2, 3, 5}) {
+    EXPECT_EQ(Text("SELECT (leaf_sha256 = sha256('leaf-gap-" + std::to_string(i) +
+                   "'::bytea))::text FROM probe WHERE mx_name = 'mx" + std::to_string(i) +
+                   ".example.test'"),
+              "true");
+  }
+  EXPECT_EQ(Text("SELECT (chain_sha256[2] = sha256('inter-gap'))::text FROM probe "
+                 "WHERE mx_name = 'mx3.example.test'"),
+            "true");
+  EXPECT_EQ(Count("SELECT count(*) FROM probe p, unnest(p.chain_sha256) AS c(h) "
+                  "WHERE NOT EXISTS (SELECT 1 FROM certificate WHERE sha256 = c.h)"),
+            0);
+}
+
+// The lookup cannot see a row another connection has stored but not committed: the COPY waits
+// for it, meets it on the primary key, and the batch takes the merge, which stores nothing twice.
+TEST_F(IngestTest, ReDeliveryRacingAnotherConnectionFallsBackToTheMerge) {
+  CrawlStore store(db_.dsn());
+  const LeaseRef lease = NewCrawl(store, "race");
+  ASSERT_TRUE(store.IngestProbes(lease, {Plain(1), Plain(3)}, false, "first").ok());
+  auto other = db_.Connect();
+  pqxx::work otx(*other);
+  otx.exec_params(
+      "INSERT INTO probe (crawl_id, ip, port, mx_name, target_id, outcome, stage, started_at, "
+      "worker) VALUES ($1, '192.0.2.2', 25, 'mx2.example.test', 1002, 'no_starttls', 'quit', "
+      "now(), 'other')",
+      lease.crawl_id);
+  absl::StatusOr<IngestResult> r = absl::UnknownError("not run");
+  std::thread ingest([&] {
+    r = store.IngestProbes(lease, {Plain(1), Plain(2), Plain(3)}, false, "again");
+  });
+  const bool waiting = SomeSessionWaitsForALock();
+  EXPECT_TRUE(waiting) << "the ingestion never waited for the other connection's row";
+  otx.commit();
+  ingest.join();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->merged);
+  EXPECT_EQ(r->rows_inserted, 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe"), 3);
+  EXPECT_EQ(Text("SELECT worker FROM probe WHERE target_id = 1002"), "other");
 }
 
 TEST_F(IngestTest, BatchMixingNewAndStoredTargetsStoresOnlyTheNewOnes) {
@@ -455,7 +528,7 @@ TEST_F(IngestTest, LateBatchOfAReleasedShardMovesNothingAndTheCurrentLeaseComple
   auto cur = store.IngestProbes((*fast)->ref, all, true, "fast");
   ASSERT_TRUE(cur.ok()) << cur.status();
   EXPECT_TRUE(cur->lease_current);
-  EXPECT_TRUE(cur->merged);
+  EXPECT_FALSE(cur->merged);  // its stored rows found by the lookup
   EXPECT_EQ(cur->rows_inserted, 1);
   EXPECT_TRUE(cur->shard_done);
   EXPECT_EQ(Count("SELECT count(*) FROM probe"), 3);
