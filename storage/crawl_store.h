@@ -232,15 +232,14 @@ class CrawlStore {
   // Two small aggregate queries over the shard table, for the metrics ticker.
   absl::StatusOr<OpsSnapshot> Snapshot();
 
-  // Hashes a DER by its length and last bytes (its signature, as random as a hash) instead of
-  // every byte: ingestion looks up two or three certificates of ~1 KiB per row, and hashing
-  // them whole was the coordinator's largest cost per row. Equality still compares all bytes.
-  struct DerHash {
+  // Hashes a raw SHA-256 by its first bytes (as random as any hash of them). Transparent, so
+  // that a digest is looked up where it lies in a result, without a copy.
+  struct ShaHash {
     using is_transparent = void;
-    size_t operator()(std::string_view der) const;
+    size_t operator()(std::string_view sha) const;
   };
-  using DerDigests = std::unordered_map<std::string, std::string, DerHash, std::equal_to<>>;
-  static constexpr size_t kDerDigestsMaxBytes = 8 << 20;
+  // SHA-256 -> whether the stored certificate has a summary.
+  using KnownCerts = std::unordered_map<std::string, bool, ShaHash, std::equal_to<>>;
 
  private:
   template <typename T, typename Fn>
@@ -251,11 +250,7 @@ class CrawlStore {
   // SHA-256 of certificates committed through this store -> stored with a summary. A batch
   // sends only certificates missing here: chains repeat across many hosts.
   static constexpr size_t kKnownCertsMax = 100000;
-  std::unordered_map<std::string, bool> known_certs_;
-  // DER -> SHA-256 of certificates seen lately (at most kDerDigestsMaxBytes of DER), so that
-  // repeated chains are not hashed again in every batch.
-  DerDigests der_digests_;
-  size_t der_digest_bytes_ = 0;
+  KnownCerts known_certs_;
 
   std::shared_ptr<LeaseTargets> lease_targets_;
   std::string dsn_;

@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cstring>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -98,56 +100,67 @@ std::string Sha256(std::string_view der) {
   return std::string(reinterpret_cast<char*>(md), len);
 }
 
-// The distinct certificates of a batch: each DER hashed once, however many rows present it.
+// The distinct certificates of a group of batches, by SHA-256.
 struct BatchCert {
-  std::string sha256;
+  std::string_view sha256;
+  std::string_view der;
   const CertSummary* summary = nullptr;  // set when some row presents it as its leaf
+  // The coordinator hashed the DER itself. A digest the worker sent with it is checked against
+  // the DER only when the certificate is stored: for one stored already, the DER is not read.
+  bool hashed_here = false;
 };
 struct BatchCerts {
-  std::unordered_map<std::string_view, BatchCert, CrawlStore::DerHash> distinct;
-  // The digest of every chain element of every row, in order: rendering the rows then needs
-  // no second lookup (each one compares a whole DER, cold in memory by then).
-  std::vector<const std::string*> chain_sha256;
+  std::unordered_map<std::string_view, BatchCert, CrawlStore::ShaHash> distinct;
+  // The digest of every chain element of every row, in order (the rows' chain_sha256).
+  std::vector<std::string_view> chain_sha256;
   // Chain elements a worker sent by SHA-256 alone (their DER empty): stored already, it says.
-  std::vector<const std::string*> referenced;
+  std::vector<std::string_view> referenced;
+  // Digests of DERs that came without one (node-based: the views above stay valid).
+  std::deque<std::string> computed;
 };
 
-BatchCerts CollectCertificates(const std::vector<CrawlStore::ProbeBatch>& batches,
-                               CrawlStore::DerDigests& digests, size_t& digest_bytes) {
+// A worker sends every chain element's SHA-256 (it names certificates by them), so the
+// coordinator keys certificates by those instead of hashing each DER again: looking up ~1 KiB
+// DERs per row in a map of them was its largest cost per row.
+BatchCerts CollectCertificates(const std::vector<CrawlStore::ProbeBatch>& batches) {
   BatchCerts out;
-  auto& certs = out.distinct;  // node-based: the digests' addresses stay put as it grows
+  auto& certs = out.distinct;
   size_t rows = 0;
   for (const auto& b : batches) rows += b.results->size();
   certs.reserve(rows);
   for (const auto& b : batches) {
     for (const auto& r : *b.results) {
       if (!r.tls) continue;
-      for (size_t i = 0; i < r.tls->chain_der.size(); ++i) {
-        const std::string& der = r.tls->chain_der[i];
-        if (der.empty() && i < r.tls->chain_sha256.size()) {
-          out.referenced.push_back(&r.tls->chain_sha256[i]);
-          out.chain_sha256.push_back(&r.tls->chain_sha256[i]);
+      const TlsFacts& t = *r.tls;
+      const bool digests_sent = t.chain_sha256.size() == t.chain_der.size();
+      for (size_t i = 0; i < t.chain_der.size(); ++i) {
+        const std::string& der = t.chain_der[i];
+        if (der.empty() && i < t.chain_sha256.size()) {
+          out.referenced.push_back(t.chain_sha256[i]);
+          out.chain_sha256.push_back(t.chain_sha256[i]);
           continue;
         }
-        const CertSummary* summary = i == 0 && r.tls->leaf ? &*r.tls->leaf : nullptr;
-        auto [it, fresh] = certs.try_emplace(der);
-        if (fresh) {
-          // Chains repeat across batches (a provider's leaf, the few common intermediates):
-          // their digests are remembered, bounded by bytes, instead of hashed again.
-          if (auto d = digests.find(std::string_view(der)); d != digests.end()) {
-            it->second.sha256 = d->second;
-          } else {
-            it->second.sha256 = Sha256(der);
-            if (digest_bytes + der.size() > CrawlStore::kDerDigestsMaxBytes) {
-              digests.clear();
-              digest_bytes = 0;
-            }
-            digests.emplace(der, it->second.sha256);
-            digest_bytes += der.size();
-          }
+        std::string_view sha;
+        bool hashed_here = false;
+        if (digests_sent && t.chain_sha256[i].size() == 32) {
+          sha = t.chain_sha256[i];
+        } else {
+          sha = out.computed.emplace_back(Sha256(der));
+          hashed_here = true;
         }
-        if (it->second.summary == nullptr) it->second.summary = summary;
-        out.chain_sha256.push_back(&it->second.sha256);
+        auto [it, fresh] = certs.try_emplace(sha);
+        BatchCert& c = it->second;
+        if (fresh) {
+          c.sha256 = sha;
+          c.der = der;
+          c.hashed_here = hashed_here;
+        } else if (hashed_here && !c.hashed_here) {
+          // The same certificate, sent with a digest elsewhere: this DER is known to match.
+          c.der = der;
+          c.hashed_here = true;
+        }
+        if (c.summary == nullptr && i == 0 && t.leaf) c.summary = &*t.leaf;
+        out.chain_sha256.push_back(sha);
       }
     }
   }
@@ -230,7 +243,7 @@ absl::Status AddProbeRow(BinaryCopyRows& row, int64_t crawl_id, const ProbeResul
   if (r.tls && !r.tls->chain_der.empty()) {
     chain.clear();
     for (size_t i = 0; i < r.tls->chain_der.size(); ++i) {
-      chain.push_back(*certs.chain_sha256.at(next_sha++));
+      chain.push_back(certs.chain_sha256.at(next_sha++));
     }
     row.ByteaArray(chain);
     row.Bytes(chain.front());
@@ -274,11 +287,11 @@ void AddCertRow(BinaryCopyRows& rows, std::string_view der, const BatchCert& c) 
 
 // Which of `shas` (raw SHA-256s) are stored, each with whether its row has a summary.
 std::unordered_map<std::string, bool> StoredCertificates(
-    pqxx::work& tx, const std::vector<const std::string*>& shas) {
+    pqxx::work& tx, const std::vector<std::string_view>& shas) {
   std::unordered_map<std::string, bool> stored;
   if (shas.empty()) return stored;
-  std::map<std::string, const std::string*> by_hex;
-  for (const std::string* sha : shas) by_hex.emplace(HexEncode(*sha), sha);
+  std::map<std::string, std::string_view> by_hex;
+  for (std::string_view sha : shas) by_hex.emplace(HexEncode(sha), sha);
   std::string list;  // hex digits only: safe to inline
   for (const auto& [hex, raw] : by_hex) {
     list += (list.empty() ? "'\\x" : ", '\\x") + hex + "'::bytea";
@@ -287,7 +300,7 @@ std::unordered_map<std::string, bool> StoredCertificates(
                                  "FROM certificate WHERE sha256 IN (" +
                                  list + ")")) {
     auto it = by_hex.find(row[0].as<std::string>());
-    if (it != by_hex.end()) stored[*it->second] = row[1].as<bool>();
+    if (it != by_hex.end()) stored[std::string(it->second)] = row[1].as<bool>();
   }
   return stored;
 }
@@ -303,9 +316,13 @@ std::unordered_map<std::string, bool> StoredCertificates(
 // cannot do: a stored intermediate that shows up as a leaf gets its summary, and certificates
 // that another connection stored between the lookup and the COPY (a unique violation, which
 // undoes the COPY's savepoint alone).
+//
+// A certificate to store whose digest the worker sent is hashed here first: a digest that is
+// not its DER's would break what every row's chain_sha256 means (InvalidArgument: the batch is
+// refused).
 template <typename EnsureStaging>
-std::vector<std::pair<std::string, bool>> CopyCertificates(
-    pqxx::work& tx, const BatchCerts& certs, std::unordered_map<std::string, bool>& known,
+absl::StatusOr<std::vector<std::pair<std::string, bool>>> CopyCertificates(
+    pqxx::work& tx, const BatchCerts& certs, CrawlStore::KnownCerts& known,
     EnsureStaging&& ensure_staging) {
   struct Todo {
     std::string_view der;
@@ -316,17 +333,21 @@ std::vector<std::pair<std::string, bool>> CopyCertificates(
     return k != known.end() && (k->second || c.summary == nullptr);
   };
   std::vector<Todo> todo;
-  std::vector<const std::string*> ask;
-  for (const auto& [der, c] : certs.distinct) {
+  std::vector<std::string_view> ask;
+  for (const auto& [sha, c] : certs.distinct) {
     if (enough(c)) continue;
-    todo.push_back({der, &c});
-    if (!known.contains(c.sha256)) ask.push_back(&c.sha256);
+    todo.push_back({c.der, &c});
+    if (!known.contains(sha)) ask.push_back(sha);
   }
   for (auto& [sha, has_summary] : StoredCertificates(tx, ask)) known[sha] = has_summary;
   std::vector<Todo> fresh, merge;
   std::vector<std::pair<std::string, bool>> sent;
   for (const Todo& t : todo) {
     if (enough(*t.cert)) continue;
+    if (!t.cert->hashed_here && Sha256(t.der) != t.cert->sha256) {
+      return absl::InvalidArgumentError("a certificate came with a SHA-256 (" +
+                                        HexEncode(t.cert->sha256) + ") that is not its DER's");
+    }
     (known.contains(t.cert->sha256) ? merge : fresh).push_back(t);
     sent.emplace_back(t.cert->sha256, t.cert->summary != nullptr);
   }
@@ -379,23 +400,23 @@ std::vector<std::pair<std::string, bool>> CopyCertificates(
 // (the caller has the worker send the batch again with its DER); stored ones not in `known`
 // are added to it.
 absl::Status CheckReferences(pqxx::work& tx, const BatchCerts& certs,
-                             std::unordered_map<std::string, bool>& known) {
-  std::vector<const std::string*> ask;
-  for (const std::string* sha : certs.referenced) {
-    if (sha->size() != 32) {
+                             CrawlStore::KnownCerts& known) {
+  std::vector<std::string_view> ask;
+  for (std::string_view sha : certs.referenced) {
+    if (sha.size() != 32) {
       return absl::InvalidArgumentError("a chain element without DER has a " +
-                                        std::to_string(sha->size()) + "-byte SHA-256");
+                                        std::to_string(sha.size()) + "-byte SHA-256");
     }
-    if (!known.contains(*sha)) ask.push_back(sha);
+    if (!known.contains(sha)) ask.push_back(sha);
   }
   const auto stored = StoredCertificates(tx, ask);
   std::set<std::string> missing;  // hex, so that the message names the same one every time
-  for (const std::string* sha : ask) {
-    auto it = stored.find(*sha);
+  for (std::string_view sha : ask) {
+    auto it = stored.find(std::string(sha));
     if (it != stored.end()) {
-      known[*sha] = it->second;
+      known[std::string(sha)] = it->second;
     } else {
-      missing.insert(HexEncode(*sha));
+      missing.insert(HexEncode(sha));
     }
   }
   if (missing.empty()) return absl::OkStatus();
@@ -694,9 +715,10 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
           const std::vector<bool> current = LeasesAreCurrent(tx, leases);
           for (size_t i = 0; i < n; ++i) out[i].lease_current = current[i];
         }
-        const BatchCerts certs = CollectCertificates(batches, der_digests_, der_digest_bytes_);
+        const BatchCerts certs = CollectCertificates(batches);
         if (auto st = CheckReferences(tx, certs, known_certs_); !st.ok()) return st;
         const auto sent = CopyCertificates(tx, certs, known_certs_, ensure_staging);
+        if (!sent.ok()) return sent.status();
         // Where each batch's chain digests start in certs.chain_sha256.
         std::vector<size_t> sha_start(n, 0);
         for (size_t i = 0, at = 0; i < n; ++i) {
@@ -873,7 +895,7 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
         }
         tx.commit();
         if (created) staging_ready_ = true;
-        RememberCertificates(sent);
+        RememberCertificates(*sent);
         for (size_t i = 0; i < n; ++i) {
           if (out[i].shard_done) {
             lease_targets_->Forget(batches[i].lease.crawl_id, batches[i].lease.shard_id);
@@ -883,9 +905,11 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
       });
 }
 
-size_t CrawlStore::DerHash::operator()(std::string_view der) const {
-  const size_t tail = std::min<size_t>(der.size(), 16);
-  return std::hash<std::string_view>()(der.substr(der.size() - tail)) ^ der.size();
+size_t CrawlStore::ShaHash::operator()(std::string_view sha) const {
+  if (sha.size() < sizeof(size_t)) return std::hash<std::string_view>()(sha);
+  size_t h;
+  std::memcpy(&h, sha.data(), sizeof h);
+  return h;
 }
 
 void CrawlStore::RememberCertificates(const std::vector<std::pair<std::string, bool>>& stored) {

@@ -4,6 +4,7 @@
 // Every column must come out as the result went in, whichever path stored it, nothing may be stored
 // twice, and certificates are deduplicated across batches and paths.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <string>
 #include <thread>
@@ -19,6 +20,13 @@ namespace {
 using namespace std::chrono_literals;
 
 ProbeResult Full();
+
+std::string Sha256(const std::string& der) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(der.data(), der.size(), md, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<char*>(md), len);
+}
 
 class IngestTest : public ::testing::Test {
  protected:
@@ -477,6 +485,44 @@ TEST_F(IngestTest, CertificateStoredByAnotherConnectionDuringTheBatchIsMergedNot
   auto again = fresh.IngestProbes(lease, {WithChain(3, {"leaf-race", "inter-r"})}, false, "w");
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(Count("SELECT count(*) FROM certificate"), 3);
+}
+
+// A worker sends each chain element's SHA-256 with its DER, and the coordinator keys
+// certificates by it. Before a certificate is stored, its DER is hashed: a digest that is not
+// the DER's refuses the batch (nothing of it stored); a digest that is no SHA-256 at all is
+// ignored and the DER hashed.
+TEST_F(IngestTest, DigestsSentWithTheDersAreCheckedBeforeACertificateIsStored) {
+  CrawlStore store(db_.dsn());
+  const LeaseRef lease = NewCrawl(store, "digests");
+  ProbeResult a = WithChain(1, {"leaf-sent-1", "inter-sent"});
+  a.tls->chain_sha256 = {Sha256("leaf-sent-1"), Sha256("inter-sent")};
+  ProbeResult b = WithChain(2, {"leaf-sent-2", "inter-sent"});
+  b.tls->chain_sha256 = {"short", Sha256("inter-sent")};
+  auto ok = store.IngestProbes(lease, {a, b}, false, "w");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->rows_inserted, 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM certificate"), 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM certificate WHERE sha256 = sha256(der)"), 3);
+  EXPECT_EQ(Text("SELECT (leaf_sha256 = sha256('leaf-sent-2'))::text FROM probe "
+                 "WHERE target_id = 1002"),
+            "true");
+
+  // A new leaf under another certificate's digest, in a batch with a good row.
+  ProbeResult lie = WithChain(3, {"leaf-lie", "inter-sent"});
+  lie.tls->chain_sha256 = {Sha256("leaf-honest"), Sha256("inter-sent")};
+  CrawlStore other(db_.dsn());  // knows no certificate: every digest goes to the database
+  auto refused = other.IngestProbes(lease, {WithChain(4, {"leaf-sent-4"}), lie}, false, "w");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_NE(refused.status().message().find("not its DER's"), std::string::npos)
+      << refused.status();
+  EXPECT_EQ(Count("SELECT count(*) FROM probe"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM certificate"), 3);
+  // The connection is usable, and the honest certificate is stored under its own digest.
+  lie.tls->chain_der[0] = "leaf-honest";
+  auto honest = other.IngestProbes(lease, {lie}, false, "w");
+  ASSERT_TRUE(honest.ok()) << honest.status();
+  EXPECT_EQ(Count("SELECT count(*) FROM certificate WHERE sha256 = sha256(der)"), 4);
 }
 
 TEST_F(IngestTest, BadAddressIsNamedStoresNothingAndLeavesTheConnectionUsable) {
