@@ -9,6 +9,7 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -40,6 +41,7 @@ class Lab:
         self.ready_seconds = None
         self.stderr_path = os.path.join(tempfile.gettempdir(),
                                         "mxlab-stderr-%d-%d.log" % (os.getpid(), dns_port))
+        self.stderr_text = None  # what the log held, once removed
 
     def __enter__(self):
         self.start()
@@ -72,6 +74,8 @@ class Lab:
         self.ready_seconds = time.monotonic() - t0
 
     def stderr(self):
+        if self.stderr_text is not None:
+            return self.stderr_text
         try:
             with open(self.stderr_path) as f:
                 return f.read()
@@ -104,6 +108,16 @@ class Lab:
         if p.stdout:
             p.stdout.close()
         self.stderr_file.close()
+        # A lab that came up and stopped on SIGTERM leaves no log behind (tests start hundreds);
+        # one that failed keeps it, named on stderr.
+        if self.ready_line is not None and p.returncode in (0, -signal.SIGTERM):
+            self.stderr_text = self.stderr()
+            try:
+                os.unlink(self.stderr_path)
+            except OSError:
+                pass
+        else:
+            sys.stderr.write("lab exited with %s; its log: %s\n" % (p.returncode, self.stderr_path))
         if self.tmp is not None:
             self.tmp.cleanup()
             self.tmp = None
