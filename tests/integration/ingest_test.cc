@@ -35,6 +35,12 @@ class IngestTest : public ::testing::Test {
     ASSERT_TRUE(Migrate(*c).ok());
   }
   int64_t Count(const std::string& sql) { return db_.Count(sql); }
+  // Chain digests of probe rows that name no stored certificate.
+  int64_t DanglingChainDigests() {
+    return Count(
+        "SELECT count(*) FROM probe p, unnest(p.chain_sha256) AS c(h) "
+        "WHERE NOT EXISTS (SELECT 1 FROM certificate WHERE sha256 = c.h)");
+  }
   // Polls (up to 5 s) until a session of the test database waits for a lock.
   bool SomeSessionWaitsForALock() {
     auto watcher = db_.Connect();
@@ -313,9 +319,7 @@ TEST_F(IngestTest, ReDeliveryWithGapsStoresOnlyTheMissingRowsWithoutTheMerge) {
   EXPECT_EQ(Text("SELECT (chain_sha256[2] = sha256('inter-gap'))::text FROM probe "
                  "WHERE mx_name = 'mx3.example.test'"),
             "true");
-  EXPECT_EQ(Count("SELECT count(*) FROM probe p, unnest(p.chain_sha256) AS c(h) "
-                  "WHERE NOT EXISTS (SELECT 1 FROM certificate WHERE sha256 = c.h)"),
-            0);
+  EXPECT_EQ(DanglingChainDigests(), 0);
 }
 
 // The lookup cannot see a row another connection has stored but not committed: the COPY waits
@@ -403,9 +407,7 @@ TEST_F(IngestTest, CertificatesAreDeduplicatedAcrossBatchesAndPaths) {
   EXPECT_EQ(Count("SELECT count(*) FROM certificate WHERE sha256 = sha256(der)"), 5);
   EXPECT_EQ(Count("SELECT count(*) FROM certificate WHERE subject IS NULL"), 1);  // inter
   EXPECT_EQ(Count("SELECT count(*) FROM probe"), 6);
-  EXPECT_EQ(Count("SELECT count(*) FROM probe p, unnest(p.chain_sha256) AS c(h) "
-                  "WHERE NOT EXISTS (SELECT 1 FROM certificate WHERE sha256 = c.h)"),
-            0);
+  EXPECT_EQ(DanglingChainDigests(), 0);
 }
 
 // The certificates go in by a binary COPY whose fields must be in each column's exact type:
@@ -476,9 +478,7 @@ TEST_F(IngestTest, CertificateStoredByAnotherConnectionDuringTheBatchIsMergedNot
   EXPECT_EQ(Count("SELECT count(*) FROM certificate"), 3);  // leaf-race, leaf-r2, inter-r
   EXPECT_EQ(Text("SELECT subject FROM certificate WHERE der = 'leaf-race'::bytea"),
             "CN=mx1.example.test");
-  EXPECT_EQ(Count("SELECT count(*) FROM probe p, unnest(p.chain_sha256) AS c(h) "
-                  "WHERE NOT EXISTS (SELECT 1 FROM certificate WHERE sha256 = c.h)"),
-            0);
+  EXPECT_EQ(DanglingChainDigests(), 0);
   // The same certificates again, from a store that knows none of them: all found by the
   // lookup, nothing sent, nothing changed.
   CrawlStore fresh(db_.dsn());
