@@ -11,7 +11,6 @@
 // Prints rows/s for fresh rows and for a full re-delivery (which must insert nothing), in wall
 // time and per CPU second (this process + its PostgreSQL backends, read from /proc: the server
 // must be local). On a machine shared with other work the CPU figure is the stable one.
-#include <openssl/evp.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -30,6 +29,7 @@
 #include "storage/crawl_store.h"
 #include "storage/db.h"
 #include "storage/migrations.h"
+#include "worker/tls/session_facts.h"
 
 using namespace mxcensus;
 
@@ -60,12 +60,7 @@ ProbeResult Sample(int i) {
                  std::string(900, 'I')};
   // With each element's SHA-256, as a worker sends them (worker/rpc/session_client.cc). Every
   // DER is sent too, as a worker does before the coordinator has acked one with it.
-  for (const auto& der : t.chain_der) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(der.data(), der.size(), md, &len, EVP_sha256(), nullptr);
-    t.chain_sha256.emplace_back(reinterpret_cast<char*>(md), len);
-  }
+  for (const auto& der : t.chain_der) t.chain_sha256.push_back(tls::Sha256Digest(der));
   CertSummary leaf;
   leaf.subject = "CN=" + r.name;
   leaf.issuer = "CN=bench CA";

@@ -93,10 +93,14 @@ void CreateStaging(pqxx::work& tx) {
       "SET LOCAL client_min_messages = warning;");
 }
 
+// storage may not use the worker's tls::Sha256Digest (DESIGN.md, "Layout"); like it, it fetches
+// the algorithm once: EVP_sha256() in EVP_Digest fetches it from the provider on every call
+// (OpenSSL 3.0), which costs more than hashing a certificate.
 std::string Sha256(std::string_view der) {
+  static const EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(der.data(), der.size(), md, &len, EVP_sha256(), nullptr);
+  EVP_Digest(der.data(), der.size(), md, &len, sha256, nullptr);
   return std::string(reinterpret_cast<char*>(md), len);
 }
 
@@ -749,6 +753,8 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
         std::vector<std::pair<size_t, size_t>> rendered(n, {0, 0});
         // Per batch looked up row by row: which of its results have a stored row.
         std::vector<std::vector<bool>> skip(n);
+        // How many rows of each batch the fast path's COPY carries.
+        std::vector<int64_t> copy_rows(n, 0);
         bool fast_failed = false;
         if (fast_path_ && n > 0) {
           const int64_t crawl_id = batches[0].lease.crawl_id;
@@ -769,8 +775,10 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
             if (stored[k]) {
               looked_up.push_back(candidates[k]);
             } else {
-              fast.push_back(candidates[k]);
-              fast_rows += batches[candidates[k]].results->size();
+              const size_t i = candidates[k];
+              fast.push_back(i);
+              copy_rows[i] = static_cast<int64_t>(batches[i].results->size());
+              fast_rows += batches[i].results->size();
             }
           }
           // A re-delivery (after a reconnect, or a stalled worker's late results) sends only
@@ -791,6 +799,7 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
                 copied[i] = true;  // nothing to store
               } else {
                 fast.push_back(i);
+                copy_rows[i] = static_cast<int64_t>(left);
                 fast_rows += left;
               }
             }
@@ -826,9 +835,7 @@ absl::StatusOr<std::vector<IngestResult>> CrawlStore::IngestProbeBatches(
               sp.commit();
               for (size_t i : fast) {
                 copied[i] = true;
-                const size_t skipped =
-                    static_cast<size_t>(std::count(skip[i].begin(), skip[i].end(), true));
-                out[i].rows_inserted = static_cast<int64_t>(batches[i].results->size() - skipped);
+                out[i].rows_inserted = copy_rows[i];
               }
             } catch (const pqxx::unique_violation&) {
               sp.abort();

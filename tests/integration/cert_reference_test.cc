@@ -5,7 +5,6 @@
 // database; and a coordinator never stores a batch that names a certificate it does not have.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 #include <thread>
 
@@ -17,18 +16,14 @@
 #include "tests/harness/test_db.h"
 #include "worker/node/worker_node.h"
 #include "worker/rpc/session_client.h"
+#include "worker/tls/session_facts.h"
 
 namespace mxcensus {
 namespace {
 
 using namespace std::chrono_literals;
 
-std::string Sha256(const std::string& der) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(der.data(), der.size(), md, &len, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<char*>(md), len);
-}
+using tls::Sha256Digest;
 
 ProbeResult WithChain(int i, std::vector<std::string> chain);
 ProbeResult Plain(int i);
@@ -250,8 +245,8 @@ TEST_F(CertReferenceTest, BatchNamingAnUnknownCertificateIsRefusedAndNothingOfIt
   for (auto& p : *bad.mutable_probes()) {
     if (!p.has_tls()) continue;
     auto* t = p.mutable_tls();
-    t->add_chain_sha256(Sha256(t->chain(0)));
-    t->add_chain_sha256(Sha256(t->chain(1)));
+    t->add_chain_sha256(Sha256Digest(t->chain(0)));
+    t->add_chain_sha256(Sha256Digest(t->chain(1)));
     t->mutable_chain(0)->clear();
   }
   const grpc::Status st = SendAlone(db, "raw", bad);
@@ -344,7 +339,7 @@ TEST_F(CertReferenceTest, StoreAcceptsAStoredCertificateBySha256Alone) {
   std::vector<ProbeResult> batch;
   for (int i = 2; i <= 3; ++i) {
     ProbeResult r = WithChain(i, {"", ""});
-    r.tls->chain_sha256 = {Sha256("leaf-der-shared"), Sha256("intermediate-der")};
+    r.tls->chain_sha256 = {Sha256Digest("leaf-der-shared"), Sha256Digest("intermediate-der")};
     batch.push_back(std::move(r));
   }
   auto r = fresh.IngestProbes(lease, batch, false, "w");
@@ -353,7 +348,7 @@ TEST_F(CertReferenceTest, StoreAcceptsAStoredCertificateBySha256Alone) {
   ExpectChainsComplete(db, 3, 0);
   // One it does not have: refused, nothing stored, the store still usable.
   ProbeResult unknown = WithChain(4, {""});
-  unknown.tls->chain_sha256 = {Sha256("never-stored")};
+  unknown.tls->chain_sha256 = {Sha256Digest("never-stored")};
   auto refused =
       fresh.IngestProbes(lease, {WithChain(5, {"leaf-der-shared"}), unknown}, false, "w");
   EXPECT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();

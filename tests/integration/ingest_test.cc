@@ -4,7 +4,6 @@
 // Every column must come out as the result went in, whichever path stored it, nothing may be stored
 // twice, and certificates are deduplicated across batches and paths.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 #include <string>
 #include <thread>
@@ -13,6 +12,7 @@
 #include "storage/crawl_store.h"
 #include "storage/migrations.h"
 #include "tests/harness/test_db.h"
+#include "worker/tls/session_facts.h"
 
 namespace mxcensus::storage {
 namespace {
@@ -21,12 +21,7 @@ using namespace std::chrono_literals;
 
 ProbeResult Full();
 
-std::string Sha256(const std::string& der) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(der.data(), der.size(), md, &len, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<char*>(md), len);
-}
+using tls::Sha256Digest;
 
 class IngestTest : public ::testing::Test {
  protected:
@@ -495,9 +490,9 @@ TEST_F(IngestTest, DigestsSentWithTheDersAreCheckedBeforeACertificateIsStored) {
   CrawlStore store(db_.dsn());
   const LeaseRef lease = NewCrawl(store, "digests");
   ProbeResult a = WithChain(1, {"leaf-sent-1", "inter-sent"});
-  a.tls->chain_sha256 = {Sha256("leaf-sent-1"), Sha256("inter-sent")};
+  a.tls->chain_sha256 = {Sha256Digest("leaf-sent-1"), Sha256Digest("inter-sent")};
   ProbeResult b = WithChain(2, {"leaf-sent-2", "inter-sent"});
-  b.tls->chain_sha256 = {"short", Sha256("inter-sent")};
+  b.tls->chain_sha256 = {"short", Sha256Digest("inter-sent")};
   auto ok = store.IngestProbes(lease, {a, b}, false, "w");
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->rows_inserted, 2);
@@ -509,7 +504,7 @@ TEST_F(IngestTest, DigestsSentWithTheDersAreCheckedBeforeACertificateIsStored) {
 
   // A new leaf under another certificate's digest, in a batch with a good row.
   ProbeResult lie = WithChain(3, {"leaf-lie", "inter-sent"});
-  lie.tls->chain_sha256 = {Sha256("leaf-honest"), Sha256("inter-sent")};
+  lie.tls->chain_sha256 = {Sha256Digest("leaf-honest"), Sha256Digest("inter-sent")};
   CrawlStore other(db_.dsn());  // knows no certificate: every digest goes to the database
   auto refused = other.IngestProbes(lease, {WithChain(4, {"leaf-sent-4"}), lie}, false, "w");
   ASSERT_FALSE(refused.ok());
