@@ -1,6 +1,7 @@
 #include "coordinator/db_executor.h"
 
 #include <atomic>
+#include <type_traits>
 
 namespace mxcensus::coordinator {
 
@@ -59,6 +60,39 @@ void DbExecutor::Post(Task task) {
   Enqueue(*best, std::move(task));
 }
 
+namespace {
+
+// `result`, or for an InvalidArgument the refusal once `batch` is kept in refused_batch (or the
+// error that kept it from being kept).
+template <typename Batch>
+absl::StatusOr<storage::IngestResult> KeepIfRefused(storage::CrawlStore& store, const Batch& batch,
+                                                    absl::StatusOr<storage::IngestResult> result) {
+  if (!absl::IsInvalidArgument(result.status())) return result;
+  // It will never be stored as it is: re-sending it would be refused again, forever, and hold
+  // up the worker's later batches. Kept aside, it can be acked; its items are probed (or
+  // resolved) again under a later lease. Recorded on this writer, after the refused transaction
+  // rolled back, so the shard's batches still run in order.
+  storage::CrawlStore::RefusedBatch refused;
+  refused.lease = batch.lease;
+  refused.worker = batch.worker;
+  refused.batch_id = batch.batch_id;
+  refused.shard_complete = batch.shard_complete;
+  if constexpr (std::is_same_v<Batch, DbExecutor::ProbeIngest>) {
+    refused.probes = &batch.results;
+  } else {
+    refused.domains = &batch.results;
+  }
+  refused.reason = std::string(result.status().message());
+  auto recorded = store.RecordRefusedBatch(refused);
+  if (!recorded.ok()) return recorded.status();  // nothing kept: not acked, sent again
+  storage::IngestResult out;
+  out.refused = true;
+  out.refusal = std::move(refused.reason);
+  return out;
+}
+
+}  // namespace
+
 void DbExecutor::PostForShard(const storage::LeaseRef& shard, Task task) {
   Enqueue(ForShard(shard), std::move(task));
 }
@@ -66,6 +100,15 @@ void DbExecutor::PostForShard(const storage::LeaseRef& shard, Task task) {
 void DbExecutor::PostIngest(ProbeIngest batch) {
   Writer& w = ForShard(batch.lease);
   Enqueue(w, std::move(batch));
+}
+
+void DbExecutor::PostDomains(DomainIngest batch) {
+  const storage::LeaseRef lease = batch.lease;
+  auto shared = std::make_shared<DomainIngest>(std::move(batch));
+  PostForShard(lease, [shared](storage::CrawlStore& s) {
+    const DomainIngest& b = *shared;
+    b.done(KeepIfRefused(s, b, s.IngestDomains(b.lease, b.results, b.shard_complete, b.worker)));
+  });
 }
 
 void DbExecutor::PostAfterAll(Task task) {
@@ -119,29 +162,7 @@ void DbExecutor::RunGroup(storage::CrawlStore& store, std::vector<ProbeIngest>& 
 
 void DbExecutor::Answer(storage::CrawlStore& store, ProbeIngest& batch,
                         absl::StatusOr<storage::IngestResult> result) {
-  if (absl::IsInvalidArgument(result.status())) {
-    // It will never be stored as it is: re-sending it would be refused again, forever, and
-    // hold up the worker's later batches. Kept aside, it can be acked; its items are probed
-    // again under a later lease. Recorded on this writer, after the refused transaction rolled
-    // back, so the shard's batches still run in order.
-    storage::CrawlStore::RefusedBatch refused;
-    refused.lease = batch.lease;
-    refused.worker = batch.worker;
-    refused.batch_id = batch.batch_id;
-    refused.reason = std::string(result.status().message());
-    refused.shard_complete = batch.shard_complete;
-    refused.probes = &batch.results;
-    auto recorded = store.RecordRefusedBatch(refused);
-    if (!recorded.ok()) {
-      result = recorded.status();  // nothing kept: not acked, the worker sends it again
-    } else {
-      storage::IngestResult out;
-      out.refused = true;
-      out.refusal = std::move(refused.reason);
-      result = std::move(out);
-    }
-  }
-  batch.done(result);
+  batch.done(KeepIfRefused(store, batch, std::move(result)));
 }
 
 void DbExecutor::Loop(Writer& w) {

@@ -38,6 +38,16 @@ class DbExecutor {
     // only if that record fails is the answer an error.
     std::function<void(const absl::StatusOr<storage::IngestResult>&)> done;
   };
+  // A worker's batch of domain results: ingested alone, on its shard's writer. Refused and kept
+  // as a ProbeIngest is.
+  struct DomainIngest {
+    storage::LeaseRef lease;
+    std::vector<DomainResult> results;
+    bool shard_complete = false;
+    std::string worker;
+    uint64_t batch_id = 0;
+    std::function<void(const absl::StatusOr<storage::IngestResult>&)> done;
+  };
   // Rows in one transaction at most: enough to amortise the per-statement and commit costs,
   // little enough that a group does not hold the acks of its first batches long.
   static constexpr size_t kMaxGroupRows = 5000;
@@ -52,6 +62,7 @@ class DbExecutor {
   // On the writer of `shard`, after whatever was posted for the same shard before.
   void PostForShard(const storage::LeaseRef& shard, Task task);
   void PostIngest(ProbeIngest batch);
+  void PostDomains(DomainIngest batch);
   // Runs once everything posted before, on every writer, has run.
   void PostAfterAll(Task task);
   size_t queued() const;

@@ -206,6 +206,9 @@ void BinaryCopyIn::End() {
   if (std::strcmp(state, "40P01") == 0) throw pqxx::deadlock_detected(msg);
   if (std::strcmp(state, "40001") == 0) throw pqxx::serialization_failure(msg);
   if (std::strncmp(state, "40", 2) == 0) throw pqxx::transaction_rollback(msg);
+  // A value its column cannot take (a NUL in a text, a time out of range): the batch, not the
+  // database, is at fault.
+  if (std::strncmp(state, "22", 2) == 0) throw pqxx::data_exception(msg, sql_, state);
   throw pqxx::sql_error(msg, sql_, state);
 }
 

@@ -70,7 +70,7 @@ struct IngestResult {
   // because a row met a stored one in the COPY. A re-delivery whose stored rows were found by
   // looking them up first did not: it sent only what was missing.
   bool merged = false;
-  // The batch could not be stored as it was (IngestProbes' InvalidArgument): nothing of it was
+  // The batch could not be stored as it was (an ingest's InvalidArgument): nothing of it was
   // stored, it was kept in refused_batch instead (RecordRefusedBatch), and may be acked.
   bool refused = false;
   std::string refusal;  // why (the InvalidArgument's message)
@@ -189,19 +189,24 @@ class CrawlStore {
   // or none commit, so acking every batch after the commit keeps "acked means stored".
   absl::StatusOr<std::vector<IngestResult>> IngestProbeBatches(
       const std::vector<ProbeBatch>& batches);
+  // Domain results: each must be a domain of its lease's shard, with addresses that are
+  // addresses and text the database takes. A batch with one that is not is refused whole with
+  // InvalidArgument naming the worker, the domain and what is wrong, and nothing of it is stored.
   absl::StatusOr<IngestResult> IngestDomains(const LeaseRef& lease,
                                              const std::vector<DomainResult>& results,
-                                             bool shard_complete);
+                                             bool shard_complete, const std::string& worker = {});
 
-  // A batch that cannot be stored as it is (IngestProbes returned InvalidArgument: a result
-  // that is not the target it names, an address that is not one, ...).
+  // A batch that cannot be stored as it is (IngestProbes or IngestDomains returned
+  // InvalidArgument: a result that is not the item it names, an address that is not one, text
+  // the database refuses, ...).
   struct RefusedBatch {
     LeaseRef lease;
     std::string worker;
     uint64_t batch_id = 0;  // the worker's number of the batch
     std::string reason;     // the refusal's message
     bool shard_complete = false;
-    const std::vector<ProbeResult>* probes = nullptr;
+    const std::vector<ProbeResult>* probes = nullptr;    // a probe batch's results, or
+    const std::vector<DomainResult>* domains = nullptr;  // a resolve batch's
   };
   // Results kept in refused_batch.payload at most: the first ones, up to this many and about
   // kRefusedPayloadMaxBytes of JSON (the column payload_items says how many).

@@ -19,7 +19,8 @@ std::string OneLine(std::string_view text);
 // Runs `fn`, turning libpqxx's exceptions into Status values: Unavailable for a lost or
 // unreachable server, Aborted for a transaction the server rolled back on its own (a deadlock,
 // a serialization failure: the connection is fine and the transaction can simply run again),
-// Internal for SQL errors. `what` names the operation in the message.
+// InvalidArgument for a value its column cannot take (SQLSTATE class 22), Internal for other SQL
+// errors. `what` names the operation in the message.
 template <typename Fn>
 auto WithSqlErrors(std::string_view what, Fn&& fn) -> decltype(fn()) {
   try {
@@ -35,6 +36,11 @@ auto WithSqlErrors(std::string_view what, Fn&& fn) -> decltype(fn()) {
     // undone and can simply run again, on the same connection.
     return absl::AbortedError(std::string(what) +
                               ": transaction rolled back by the server: " + OneLine(e.what()));
+  } catch (const pqxx::data_exception& e) {
+    // A value its column cannot take (text with a NUL, a time out of range): the same data
+    // fails again, however often it is sent. For ingestion, a batch to refuse.
+    return absl::InvalidArgumentError(std::string(what) +
+                                      ": the database refuses a value: " + OneLine(e.what()));
   } catch (const pqxx::sql_error& e) {
     return absl::InternalError(std::string(what) + ": " + OneLine(e.what()));
   } catch (const std::exception& e) {

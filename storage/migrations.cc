@@ -53,11 +53,34 @@ void EnsureTable(pqxx::connection& conn) {
   tx.commit();
 }
 
+// The researchers' role of 0001, created before the migrations run. Roles are cluster-wide,
+// but the advisory lock serialises only the migrators of one database: two databases of one
+// cluster migrated at once (as parallel tests do on a fresh server) both found the role missing,
+// and the second CREATE ROLE failed on the first's row. One that loses that race finds the role
+// on its second try. Best effort: without the right to create roles, 0001 reports it.
+void EnsureReaderRole(pqxx::connection& conn) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    try {
+      pqxx::work tx(conn);
+      tx.exec(
+          "DO $$ BEGIN "
+          "IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mxcensus_reader') THEN "
+          "CREATE ROLE mxcensus_reader NOLOGIN; END IF; END $$");
+      tx.commit();
+      return;
+    } catch (const pqxx::broken_connection&) {
+      throw;
+    } catch (const pqxx::sql_error&) {
+    }
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<MigrateReport> Migrate(pqxx::connection& conn, int up_to_version) {
   return WithSqlErrors("migrate", [&]() -> absl::StatusOr<MigrateReport> {
     EnsureTable(conn);
+    EnsureReaderRole(conn);
     MigrateReport report;
     for (const Migration& m : AllMigrations()) {
       if (m.version > up_to_version) break;

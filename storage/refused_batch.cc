@@ -23,20 +23,18 @@ std::string StorableText(std::string_view s, size_t max_bytes) {
   return out;
 }
 
-// The first results of `probes` as a JSON array (docs/result-schema.md, plus target_id), at most
-// `max_items` and about `max_bytes`; `kept` is how many. jsonb refuses the escape \u0000 (a NUL in
-// a string the worker sent), so it becomes U+FFFD, as invalid UTF-8 does.
-std::string PayloadJson(const std::vector<ProbeResult>& probes, size_t max_items, size_t max_bytes,
-                        size_t& kept) {
+// The first of `items` as a JSON array (docs/result-schema.md), each appended by `append`, at
+// most `max_items` and about `max_bytes`; `kept` is how many. jsonb refuses the escape \u0000 (a
+// NUL in a string the worker sent), so it becomes U+FFFD, as invalid UTF-8 does.
+template <typename Item, typename Append>
+std::string PayloadJson(const std::vector<Item>& items, size_t max_items, size_t max_bytes,
+                        size_t& kept, Append append) {
   std::string json = "[";
   kept = 0;
-  for (const ProbeResult& r : probes) {
+  for (const Item& r : items) {
     if (kept == max_items || json.size() >= max_bytes) break;
     if (kept > 0) json += ',';
-    // The public form has no target id, which is what a refusal is mostly about.
-    const size_t at = json.size();
-    AppendProbeResultJson(r, &json);
-    json.insert(at + 1, "\"target_id\":" + std::to_string(r.target_id) + ",");
+    append(r, json);
     ++kept;
   }
   json += ']';
@@ -52,11 +50,28 @@ std::string PayloadJson(const std::vector<ProbeResult>& probes, size_t max_items
 }  // namespace
 
 absl::StatusOr<bool> CrawlStore::RecordRefusedBatch(const RefusedBatch& batch) {
-  static const std::vector<ProbeResult> kNone;
-  const std::vector<ProbeResult>& probes = batch.probes != nullptr ? *batch.probes : kNone;
+  size_t items = 0;
   size_t kept = 0;
-  const std::string payload =
-      PayloadJson(probes, kRefusedPayloadMaxItems, kRefusedPayloadMaxBytes, kept);
+  std::string payload = "[]";
+  if (batch.probes != nullptr) {
+    items = batch.probes->size();
+    payload =
+        PayloadJson(*batch.probes, kRefusedPayloadMaxItems, kRefusedPayloadMaxBytes, kept,
+                    [](const ProbeResult& r, std::string& json) {
+                      // The public form has no target id, which is what a refusal of a
+                      // probe result is mostly about.
+                      const size_t at = json.size();
+                      AppendProbeResultJson(r, &json);
+                      json.insert(at + 1, "\"target_id\":" + std::to_string(r.target_id) + ",");
+                    });
+  } else if (batch.domains != nullptr) {
+    items = batch.domains->size();
+    payload = PayloadJson(*batch.domains, kRefusedPayloadMaxItems, kRefusedPayloadMaxBytes, kept,
+                          [](const DomainResult& d, std::string& json) {
+                            json += DomainResultToJson(d).dump(
+                                -1, ' ', false, nlohmann::json::error_handler_t::replace);
+                          });
+  }
   const std::string worker = StorableText(batch.worker, 1024);
   const std::string reason = StorableText(batch.reason, 16384);
   auto added =
@@ -69,7 +84,7 @@ absl::StatusOr<bool> CrawlStore::RecordRefusedBatch(const RefusedBatch& batch) {
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) ON CONFLICT DO NOTHING",
             batch.lease.crawl_id, ShardKindName(batch.lease.kind), batch.lease.shard_id,
             batch.lease.token, worker, static_cast<int64_t>(batch.batch_id), reason,
-            static_cast<int64_t>(probes.size()), static_cast<int64_t>(kept), payload);
+            static_cast<int64_t>(items), static_cast<int64_t>(kept), payload);
         tx.commit();
         return r.affected_rows() == 1;
       });
@@ -80,8 +95,10 @@ absl::StatusOr<bool> CrawlStore::RecordRefusedBatch(const RefusedBatch& batch) {
   // completion check finds the refused items missing and hands the shard back. After the
   // record, in its own transaction: a failure here is answered like the record's (not acked,
   // the batch comes again, is recorded once, and the shard closed then).
-  if (batch.shard_complete && batch.lease.kind == ShardKind::kProbe) {
-    auto closed = IngestProbes(batch.lease, {}, true, batch.worker);
+  if (batch.shard_complete) {
+    auto closed = batch.lease.kind == ShardKind::kProbe
+                      ? IngestProbes(batch.lease, {}, true, batch.worker)
+                      : IngestDomains(batch.lease, {}, true, batch.worker);
     if (!closed.ok()) return closed.status();
   }
   return *added;

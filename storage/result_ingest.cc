@@ -1,5 +1,6 @@
 // Result ingestion of CrawlStore: COPY into per-connection staging tables, then an idempotent
 // merge keyed by crawl and target, in the same transaction as the shard's progress.
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -976,11 +977,61 @@ void CopyDomains(pqxx::work& tx, int64_t crawl_id, const std::vector<DomainResul
   s.Complete();
 }
 
+// A refusal of a resolve batch that cannot be stored as it is.
+absl::Status RefusedDomains(const LeaseRef& lease, const std::string& worker,
+                            const std::string& why) {
+  return absl::InvalidArgumentError(
+      "worker '" + worker + "' sent a resolve batch under its lease of crawl " +
+      std::to_string(lease.crawl_id) + " shard " + std::to_string(lease.shard_id) + ": " + why +
+      "; batch refused");
+}
+
+bool IsAddress(int family, const std::string& ip) {
+  unsigned char addr[16];
+  return inet_pton(family, ip.c_str(), addr) == 1;
+}
+
+// What the database would refuse with a less telling message (an address that is not one, for
+// the inet[] columns; a time outside timestamptz's range). Text it refuses (a NUL) comes back
+// from the COPY as InvalidArgument (WithSqlErrors) and is refused the same way.
+absl::Status CheckDomains(const LeaseRef& lease, const std::vector<DomainResult>& results,
+                          const std::string& worker) {
+  // Up to the end of year 9999: what any resolver's clock can say, inside timestamptz's range.
+  constexpr int64_t kMaxTimeMs = 253402300799999;
+  for (const auto& d : results) {
+    if (d.domain.empty()) return RefusedDomains(lease, worker, "a result without a domain");
+    for (const auto& h : d.mx) {
+      for (const auto& ip : h.ipv4) {
+        if (!IsAddress(AF_INET, ip)) {
+          return RefusedDomains(
+              lease, worker,
+              "domain " + d.domain + ", MX " + h.name + ": '" + ip + "' is not an IPv4 address");
+        }
+      }
+      for (const auto& ip : h.ipv6) {
+        if (!IsAddress(AF_INET6, ip)) {
+          return RefusedDomains(
+              lease, worker,
+              "domain " + d.domain + ", MX " + h.name + ": '" + ip + "' is not an IPv6 address");
+        }
+      }
+    }
+    if (d.resolved_at_ms < 0 || d.resolved_at_ms > kMaxTimeMs) {
+      return RefusedDomains(lease, worker,
+                            "domain " + d.domain + ": resolved_at " +
+                                std::to_string(d.resolved_at_ms) + " ms is out of range");
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<IngestResult> CrawlStore::IngestDomains(const LeaseRef& lease,
                                                        const std::vector<DomainResult>& results,
-                                                       bool shard_complete) {
+                                                       bool shard_complete,
+                                                       const std::string& worker) {
+  if (auto st = CheckDomains(lease, results, worker); !st.ok()) return st;
   return Run<
       IngestResult>("ingest domains", [&](pqxx::connection& c) -> absl::StatusOr<IngestResult> {
     pqxx::work tx(c);
@@ -990,6 +1041,17 @@ absl::StatusOr<IngestResult> CrawlStore::IngestDomains(const LeaseRef& lease,
     out.lease_current = LeaseIsCurrent(tx, lease);
     if (!results.empty()) {
       CopyDomains(tx, lease.crawl_id, results);
+      // Each result must be one of its lease's shard's domains: one of another shard would
+      // count as this shard's progress, one of no shard would be dropped unseen.
+      const auto foreign = tx.exec_params(
+          "SELECT s.domain FROM domain_staging s WHERE NOT EXISTS (SELECT 1 FROM crawl_domain d "
+          "WHERE d.crawl_id = $1 AND d.domain = s.domain AND d.shard_id = $2) LIMIT 1",
+          lease.crawl_id, lease.shard_id);
+      if (!foreign.empty()) {
+        return RefusedDomains(
+            lease, worker,
+            "domain " + foreign[0][0].as<std::string>() + " is not one of its shard's domains");
+      }
       tx.exec_params(
           "INSERT INTO mx_host (crawl_id, mx_name, status, ipv4, ipv6, cname, tlsa, tlsa_ad, "
           "registrable_domain) "

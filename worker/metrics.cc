@@ -137,6 +137,13 @@ WorkerMetrics::WorkerMetrics(std::shared_ptr<prometheus::Registry> reg) : regist
                        .Help("Results the coordinator acked after its commit")
                        .Register(*registry)
                        .Add({});
+  results_refused = &BuildCounter()
+                         .Name("mxcensus_results_refused_total")
+                         .Help(
+                             "Results the coordinator could not store as they were: acked, kept "
+                             "in its refused_batch table, probed or resolved again later")
+                         .Register(*registry)
+                         .Add({});
   reconnects = &BuildCounter()
                     .Name("mxcensus_rpc_stream_reconnects_total")
                     .Help("Times the stream to the coordinator was re-opened")

@@ -66,8 +66,9 @@ struct WorkerMetrics {
   prometheus::Gauge* probes_slow;          // of probes_in_flight, those in the slow budget
   prometheus::Counter* probes_moved_slow;  // probes that left the main budget while waiting
   prometheus::Gauge* domains_in_flight;
-  prometheus::Counter* results_sent;   // results (probe and domain rows), re-sends included
-  prometheus::Counter* results_acked;  // results the coordinator committed
+  prometheus::Counter* results_sent;     // results (probe and domain rows), re-sends included
+  prometheus::Counter* results_acked;    // results the coordinator committed
+  prometheus::Counter* results_refused;  // results the coordinator kept aside, not stored
   prometheus::Counter* reconnects;
   prometheus::Gauge* unacked;
   prometheus::Gauge* shards_in_progress;

@@ -144,9 +144,9 @@ void SessionReactor::OnBatch(v1::ResultBatch& batch) {
     }
     if (r.ok() && r->refused) {
       // It cannot be stored as it is (an address that is not one, a result that is not the
-      // target it names): nothing of it was stored, it is kept in refused_batch instead, and
-      // acked below so that the worker drops it instead of re-sending it forever. Its items
-      // are probed again under a later lease.
+      // item it names, text the database refuses): nothing of it was stored, it is kept in
+      // refused_batch instead, and acked below so that the worker drops it instead of
+      // re-sending it forever. Its items are probed or resolved again under a later lease.
       core->metrics().batches_refused->Increment();
       fprintf(stderr,
               "coordinator: refused batch %llu of worker '%s' (crawl %lld %s shard %d), kept in "
@@ -156,16 +156,6 @@ void SessionReactor::OnBatch(v1::ResultBatch& batch) {
               r->refusal.c_str());
     }
     if (h->reactor == nullptr) return;  // committed or not, the worker re-sends after reconnecting
-    if (absl::IsInvalidArgument(r.status())) {
-      // Refused and not kept (a resolve batch: none is refused today). Nothing of it was stored
-      // and it is not acked; ending the stream stops this worker's later batches too.
-      fprintf(stderr, "coordinator: refusing a batch: %s\n",
-              std::string(r.status().message()).c_str());
-      std::lock_guard rl(h->reactor->mu_);
-      h->reactor->FinishLocked(
-          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(r.status().message())));
-      return;
-    }
     if (!r.ok()) {
       // Not acked: the worker keeps the batch. Closing the stream makes it reconnect and re-send.
       fprintf(stderr, "coordinator: ingest failed, closing the stream: %s\n",
@@ -178,6 +168,10 @@ void SessionReactor::OnBatch(v1::ResultBatch& batch) {
     v1::CoordinatorMessage ack;
     ack.mutable_ack()->add_batch_ids(batch_id);
     if (r->refused) {
+      // Named as refused too: the worker must not take its certificates for stored.
+      auto* refusal = ack.mutable_ack()->add_refused();
+      refusal->set_batch_id(batch_id);
+      refusal->set_reason(r->refusal);
       h->reactor->Send(std::move(ack));
       return;
     }
@@ -190,11 +184,15 @@ void SessionReactor::OnBatch(v1::ResultBatch& batch) {
     h->reactor->Send(std::move(ack));
   };
   if (ref.kind == storage::ShardKind::kResolve) {
-    std::vector<DomainResult> domains;
-    for (const auto& d : batch.domains()) domains.push_back(FromProto(d));
-    core_->db().PostForShard(
-        ref, [ref, complete, domains = std::move(domains), done = std::move(done)](
-                 storage::CrawlStore& s) { done(s.IngestDomains(ref, domains, complete)); });
+    DbExecutor::DomainIngest ingest;
+    ingest.lease = ref;
+    ingest.results.reserve(static_cast<size_t>(batch.domains_size()));
+    for (const auto& d : batch.domains()) ingest.results.push_back(FromProto(d));
+    ingest.shard_complete = complete;
+    ingest.worker = std::move(owner);
+    ingest.batch_id = batch_id;
+    ingest.done = std::move(done);
+    core_->db().PostDomains(std::move(ingest));
     return;
   }
   DbExecutor::ProbeIngest ingest;

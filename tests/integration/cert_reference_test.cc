@@ -14,6 +14,7 @@
 #include "storage/crawl_store.h"
 #include "storage/migrations.h"
 #include "tests/harness/test_db.h"
+#include "worker/metrics.h"
 #include "worker/node/worker_node.h"
 #include "worker/rpc/session_client.h"
 #include "worker/tls/session_facts.h"
@@ -148,6 +149,29 @@ class CertReferenceTest : public ::testing::Test {
     server->Shutdown(100ms);
     return st;
   }
+  // A worker session (client and node, started) to the coordinator at `port`.
+  struct Worker {
+    std::unique_ptr<worker::SessionClient> client;
+    std::unique_ptr<worker::WorkerNode> node;
+  };
+  static Worker StartWorker(int port, const std::string& id,
+                            worker::WorkerMetrics* metrics = nullptr) {
+    worker::SessionClientOptions so;
+    so.coordinator = "127.0.0.1:" + std::to_string(port);
+    so.worker_id = id;
+    so.max_backoff = 500ms;
+    so.metrics = metrics;
+    auto client = worker::SessionClient::Create(so);
+    EXPECT_TRUE(client.ok()) << client.status();
+    if (!client.ok()) return {};
+    worker::WorkerNodeOptions no;
+    no.probe.ehlo_name = "scanner.example.test";
+    auto node = worker::WorkerNode::Create(no, client->get());
+    EXPECT_TRUE(node.ok()) << node.status();
+    if (!node.ok()) return {};
+    (*client)->Start(node->get());
+    return {*std::move(client), *std::move(node)};
+  }
   static bool WaitAcked(const worker::SessionClient& c) {
     for (int i = 0; i < 300 && c.unacked() > 0; ++i) std::this_thread::sleep_for(50ms);
     return c.unacked() == 0;
@@ -184,17 +208,10 @@ TEST_F(CertReferenceTest, DerGoesOncePerStreamAndAgainToACoordinatorOnAnotherDat
   ASSERT_NE(first, nullptr);
   const int port = first->port();
 
-  worker::SessionClientOptions so;
-  so.coordinator = "127.0.0.1:" + std::to_string(port);
-  so.worker_id = "cert-test";
-  so.max_backoff = 500ms;
-  auto client = worker::SessionClient::Create(so);
-  ASSERT_TRUE(client.ok()) << client.status();
-  worker::WorkerNodeOptions no;
-  no.probe.ehlo_name = "scanner.example.test";
-  auto node = worker::WorkerNode::Create(no, client->get());
-  ASSERT_TRUE(node.ok()) << node.status();
-  (*client)->Start(node->get());
+  Worker w = StartWorker(port, "cert-test");
+  ASSERT_TRUE(w.client && w.node);
+  auto* client = &w.client;
+  auto* node = &w.node;
 
   // The first batch carries both DERs; once acked, the next ones carry none.
   (*client)->OnBatch(Batch(1, 1, 5));
@@ -274,11 +291,17 @@ TEST_F(CertReferenceTest, BatchWithAResultClaimingAnotherTargetIsKeptAsideAckedA
     m.mutable_results()->set_batch_id(id);
     EXPECT_TRUE(stream->Write(m));
   };
+  // The ids acked, then those named as refused (with the reason's start).
+  std::vector<std::string> refusals;
   auto acked = [&] {
     v1::CoordinatorMessage in;
     while (stream->Read(&in)) {
-      if (in.has_ack())
+      if (in.has_ack()) {
+        for (const auto& r : in.ack().refused()) {
+          refusals.push_back(std::to_string(r.batch_id()) + " " + r.reason().substr(0, 38));
+        }
         return std::vector<uint64_t>(in.ack().batch_ids().begin(), in.ack().batch_ids().end());
+      }
     }
     return std::vector<uint64_t>{};
   };
@@ -291,6 +314,10 @@ TEST_F(CertReferenceTest, BatchWithAResultClaimingAnotherTargetIsKeptAsideAckedA
   EXPECT_EQ(acked(), std::vector<uint64_t>{2});
   send(bad, 1);
   EXPECT_EQ(acked(), std::vector<uint64_t>{1});
+  // The refused batch is named as such in its acks (the worker then keeps none of its
+  // certificates for stored); the stored one is not.
+  EXPECT_EQ(refusals, (std::vector<std::string>{"1 worker 'liar' sent a result for target",
+                                                "1 worker 'liar' sent a result for target"}));
   stream->WritesDone();
   v1::CoordinatorMessage rest;
   while (stream->Read(&rest)) {
@@ -324,6 +351,41 @@ TEST_F(CertReferenceTest, BatchWithAResultClaimingAnotherTargetIsKeptAsideAckedA
             "3 192.0.2.2 mx2.example.test 4");
   tx.commit();
   ExpectChainsComplete(db, 2, 1);
+}
+
+// A worker takes the certificates of an acked batch for stored, and later leaves their DERs
+// out. Those of a refused batch are not stored: the next batch with the same chain must carry
+// the DERs again, else the coordinator could not store it. Its results count as refused.
+TEST_F(CertReferenceTest, RefusedBatchLeavesItsCertificatesUnstoredForTheWorker) {
+  testing::TestDatabase db;
+  ASSERT_EQ(NewCrawl(db), 1);
+  auto server = StartCoordinator(db, 0);
+  ASSERT_NE(server, nullptr);
+  worker::WorkerMetrics metrics(std::make_shared<prometheus::Registry>());
+  Worker w = StartWorker(server->port(), "refused-certs", &metrics);
+  ASSERT_TRUE(w.client && w.node);
+  auto* client = &w.client;
+  auto* node = &w.node;
+
+  v1::ResultBatch bad = Batch(1, 1, 3);
+  bad.mutable_probes(1)->set_target_id(3);  // host 2's result as target 3
+  (*client)->OnBatch(bad);
+  ASSERT_TRUE(WaitAcked(**client));
+  EXPECT_EQ(db.Count("SELECT count(*) FROM refused_batch"), 1);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM certificate"), 0);
+  EXPECT_EQ(metrics.results_refused->Value(), 4);
+  EXPECT_EQ(metrics.results_acked->Value(), 0);
+  // The same chain again: sent with its DERs, stored, acked.
+  (*client)->OnBatch(Batch(1, 5, 2));
+  ASSERT_TRUE(WaitAcked(**client));
+  EXPECT_EQ((*client)->ders_elided(), 0u);
+  EXPECT_EQ(metrics.results_acked->Value(), 3);
+  EXPECT_EQ(metrics.results_refused->Value(), 4);
+  EXPECT_EQ((*client)->reconnects(), 0u);
+  ExpectChainsComplete(db, 2, 1);
+  EXPECT_TRUE((*client)->Drain(5s));
+  (*node)->Stop();
+  server->Shutdown(100ms);
 }
 
 TEST_F(CertReferenceTest, StoreAcceptsAStoredCertificateBySha256Alone) {

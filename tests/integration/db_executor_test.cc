@@ -12,6 +12,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "storage/migrations.h"
@@ -146,12 +147,32 @@ TEST(DbExecutorTest, BatchesOfManyShardsOnTwoWritersEachGetTheirAnswerInShardOrd
 }
 
 // Ingests `in` through `exec` and waits for its answer.
-absl::StatusOr<storage::IngestResult> Ingest(DbExecutor& exec, DbExecutor::ProbeIngest in) {
+// Posts `in` and waits for its answer.
+template <typename Batch>
+absl::StatusOr<storage::IngestResult> Ingest(DbExecutor& exec, Batch in) {
   auto answer = std::make_shared<std::promise<absl::StatusOr<storage::IngestResult>>>();
   auto future = answer->get_future();
   in.done = [answer](const absl::StatusOr<storage::IngestResult>& r) { answer->set_value(r); };
-  exec.PostIngest(std::move(in));
+  if constexpr (std::is_same_v<Batch, DbExecutor::ProbeIngest>) {
+    exec.PostIngest(std::move(in));
+  } else {
+    exec.PostDomains(std::move(in));
+  }
   return future.get();
+}
+
+// A resolved domain with one MX host at `ip`.
+DomainResult Resolved(const std::string& domain, const std::string& ip) {
+  DomainResult r;
+  r.domain = domain;
+  r.status = DnsStatus::kOk;
+  MxHost h;
+  h.name = "mx." + domain;
+  h.preference = 10;
+  h.ipv4 = {ip};
+  r.mx.push_back(h);
+  r.resolved_at_ms = 1795867200000;
+  return r;
 }
 
 ProbeResult Probed(const storage::TargetRow& t) {
@@ -184,16 +205,7 @@ TEST(DbExecutorTest, RefusedBatchIsKeptAsideAndItsTargetsAreProbedUnderTheNextLe
     ASSERT_TRUE(lease.ok() && *lease);
     std::vector<DomainResult> resolved;
     for (const auto& d : (*lease)->domains) {
-      DomainResult r;
-      r.domain = d;
-      r.status = DnsStatus::kOk;
-      MxHost h;
-      h.name = "mx." + d;
-      h.preference = 10;
-      h.ipv4 = {"127.0.1." + std::to_string(resolved.size() + 1)};
-      r.mx.push_back(h);
-      r.resolved_at_ms = 1795867200000;
-      resolved.push_back(r);
+      resolved.push_back(Resolved(d, "127.0.1." + std::to_string(resolved.size() + 1)));
     }
     ASSERT_EQ(resolved.size(), 6u);
     auto r = store.IngestDomains((*lease)->ref, resolved, true);
@@ -321,6 +333,164 @@ TEST(DbExecutorTest, RefusedBatchThatCannotBeKeptIsNotAnsweredAsRefused) {
   EXPECT_EQ(db.Count("SELECT count(*) FROM refused_batch WHERE worker = 'w\uFFFD' AND "
                      "reason LIKE '%198.51.0.1x%' AND payload->1->>'ip' = '198.51.0.1\uFFFDx' "
                      "AND payload->1->>'name' = 'mx\uFFFD.example.test'"),
+            1);
+}
+
+// A resolve batch that cannot be stored as it is (an address that is not one, a domain of no
+// shard of its lease, text the database refuses) is kept and answered as refused, as a probe
+// batch is: nothing of it is stored, and its domains are resolved again under the next lease.
+TEST(DbExecutorTest, RefusedResolveBatchIsKeptAsideAndItsDomainsResolvedUnderTheNextLease) {
+  using namespace std::chrono_literals;
+  testing::TestDatabase db;
+  std::vector<storage::DomainInput> domains;
+  for (int i = 0; i < 6; ++i) domains.push_back({"d" + std::to_string(i) + ".test", 0});
+  const int64_t crawl_id = NewCrawl(db, "refused-resolve", domains);
+  ASSERT_NE(crawl_id, 0);
+  storage::CrawlStore store(db.dsn());
+  auto first = store.LeaseShard("w1", 60s);
+  ASSERT_TRUE(first.ok() && *first) << first.status();
+  const storage::Lease lease = **first;
+  ASSERT_EQ(lease.ref.kind, storage::ShardKind::kResolve);
+  ASSERT_EQ(lease.domains.size(), 6u);
+  const std::vector<std::string>& d = lease.domains;
+  DbExecutor exec(db.dsn(), 1);
+  auto batch = [&](uint64_t id, std::vector<DomainResult> results, bool complete = false) {
+    DbExecutor::DomainIngest in;
+    in.lease = lease.ref;
+    in.worker = "w1";
+    in.batch_id = id;
+    in.results = std::move(results);
+    in.shard_complete = complete;
+    return in;
+  };
+  auto good = Ingest(exec, batch(1, {Resolved(d[0], "127.0.1.1"), Resolved(d[1], "127.0.1.2")}));
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_FALSE(good->refused);
+  EXPECT_EQ(good->rows_inserted, 2);
+
+  auto bad_ip =
+      Ingest(exec, batch(2, {Resolved(d[2], "127.0.1.3"), Resolved(d[3], "127.0.1.999")}));
+  ASSERT_TRUE(bad_ip.ok()) << bad_ip.status();
+  EXPECT_TRUE(bad_ip->refused);
+  EXPECT_NE(bad_ip->refusal.find("worker 'w1' sent a resolve batch under its lease of crawl " +
+                                 std::to_string(crawl_id) + " shard " +
+                                 std::to_string(lease.ref.shard_id) + ": domain " + d[3] +
+                                 ", MX mx." + d[3] + ": '127.0.1.999' is not an IPv4 address"),
+            std::string::npos)
+      << bad_ip->refusal;
+
+  auto foreign = Ingest(
+      exec, batch(3, {Resolved(d[2], "127.0.1.3"), Resolved("elsewhere.test", "127.0.1.4")}));
+  ASSERT_TRUE(foreign.ok()) << foreign.status();
+  EXPECT_TRUE(foreign->refused);
+  EXPECT_NE(foreign->refusal.find("domain elsewhere.test is not one of its shard's domains"),
+            std::string::npos)
+      << foreign->refusal;
+
+  // A NUL in a text column: only the database says no. It also completed the shard.
+  DomainResult nul = Resolved(d[4], "127.0.1.5");
+  nul.mx[0].cname = std::string("alias\0.test", 11);
+  auto refused_by_db = Ingest(exec, batch(4, {Resolved(d[5], "127.0.1.6"), nul}, true));
+  ASSERT_TRUE(refused_by_db.ok()) << refused_by_db.status();
+  EXPECT_TRUE(refused_by_db->refused);
+  EXPECT_NE(refused_by_db->refusal.find("the database refuses a value"), std::string::npos)
+      << refused_by_db->refusal;
+  EXPECT_NE(refused_by_db->refusal.find("0x00"), std::string::npos) << refused_by_db->refusal;
+
+  // Nothing of the refused batches stored, no progress counted for them; the shard went back.
+  EXPECT_EQ(db.Count("SELECT count(*) FROM crawl_domain WHERE status IS NOT NULL"), 2);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM mx_host"), 2);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM domain_mx"), 2);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM shard WHERE kind = 'resolve' AND state = 'pending' "
+                     "AND items_done = 2 AND lease_owner IS NULL"),
+            1);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM refused_batch WHERE kind = 'resolve' AND worker = 'w1' "
+                     "AND items = 2 AND payload_items = 2 AND lease_token = " +
+                     std::to_string(lease.ref.token)),
+            3);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM refused_batch WHERE batch_id = 2 AND "
+                     "payload->1->>'domain' = '" +
+                     d[3] + "' AND reason LIKE '%127.0.1.999%'"),
+            1);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM refused_batch WHERE batch_id = 4 AND "
+                     "payload->1->'mx'->0->>'cname' = 'alias\uFFFD.test'"),
+            1);
+  // Delivered again (its ack was lost): answered the same, kept once.
+  auto again = Ingest(exec, batch(2, {Resolved(d[2], "127.0.1.3"), Resolved(d[3], "127.0.1.999")}));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->refused);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM refused_batch"), 3);
+
+  // The next lease has the four domains left, and resolving them moves the crawl on.
+  auto next = store.LeaseShard("w2", 60s);
+  ASSERT_TRUE(next.ok() && *next) << next.status();
+  EXPECT_EQ(std::set<std::string>((*next)->domains.begin(), (*next)->domains.end()),
+            (std::set<std::string>{d[2], d[3], d[4], d[5]}));
+  std::vector<DomainResult> rest;
+  for (size_t i = 0; i < (*next)->domains.size(); ++i) {
+    rest.push_back(Resolved((*next)->domains[i], "127.0.2." + std::to_string(i + 1)));
+  }
+  DbExecutor::DomainIngest in;
+  in.lease = (*next)->ref;
+  in.worker = "w2";
+  in.batch_id = 1;
+  in.results = rest;
+  in.shard_complete = true;
+  auto r = Ingest(exec, std::move(in));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->refused);
+  EXPECT_TRUE(r->shard_done);
+  ASSERT_TRUE(store.AdvanceCrawls().ok());
+  EXPECT_EQ(db.Count("SELECT count(*) FROM crawl_domain WHERE status = 'ok'"), 6);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM target"), 6);
+}
+
+// A probe result whose text the database refuses (a NUL that a worker should have replaced) is
+// refused with its batch alone, not taken for a database failure: the other batch of its group
+// is stored, and this one kept aside and answered, so the worker does not re-send it forever.
+TEST(DbExecutorTest, ProbeTextTheDatabaseRefusesIsRefusedWithItsBatchAlone) {
+  testing::TestDatabase db;
+  const int64_t crawl_id = NewCrawl(db, "nul");
+  ASSERT_NE(crawl_id, 0);
+  db.AddTargets(crawl_id, 0, {Plain(0), Plain(1)});
+  db.AddTargets(crawl_id, 1, {Plain(2), Plain(3)});
+  DbExecutor exec(db.dsn(), 1);
+  DbExecutor::ProbeIngest good;
+  good.lease = storage::LeaseRef{crawl_id, storage::ShardKind::kProbe, 0, 0};
+  good.worker = "w";
+  good.batch_id = 1;
+  good.results = {Plain(0), Plain(1)};
+  DbExecutor::ProbeIngest bad;
+  bad.lease = storage::LeaseRef{crawl_id, storage::ShardKind::kProbe, 1, 0};
+  bad.worker = "w";
+  bad.batch_id = 2;
+  bad.results = {Plain(2), Plain(3)};
+  bad.results[1].banner = std::string("220 mx\0 ESMTP", 13);
+  // Posted back to back on one writer: one group, one transaction, until the refusal splits it.
+  auto good_answer = std::make_shared<std::promise<absl::StatusOr<storage::IngestResult>>>();
+  auto bad_answer = std::make_shared<std::promise<absl::StatusOr<storage::IngestResult>>>();
+  auto good_future = good_answer->get_future();
+  auto bad_future = bad_answer->get_future();
+  good.done = [good_answer](const absl::StatusOr<storage::IngestResult>& r) {
+    good_answer->set_value(r);
+  };
+  bad.done = [bad_answer](const absl::StatusOr<storage::IngestResult>& r) {
+    bad_answer->set_value(r);
+  };
+  exec.PostIngest(std::move(good));
+  exec.PostIngest(std::move(bad));
+  auto g = good_future.get();
+  auto b = bad_future.get();
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_FALSE(g->refused);
+  EXPECT_EQ(g->rows_inserted, 2);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_TRUE(b->refused);
+  EXPECT_NE(b->refusal.find("the database refuses a value"), std::string::npos) << b->refusal;
+  EXPECT_EQ(db.Count("SELECT count(*) FROM probe"), 2);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM probe WHERE target_id IN (3, 4)"), 0);
+  EXPECT_EQ(db.Count("SELECT count(*) FROM refused_batch WHERE kind = 'probe' AND batch_id = 2 "
+                     "AND payload->1->>'banner' = '220 mx\uFFFD ESMTP'"),
             1);
 }
 

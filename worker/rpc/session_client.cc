@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "common/file_util.h"
@@ -253,11 +254,22 @@ void SessionClient::OnStreamMessage(const v1::CoordinatorMessage& m) {
     }
     case v1::CoordinatorMessage::kAck: {
       std::lock_guard lock(mu_);
+      std::map<uint64_t, const std::string*> refused;
+      for (const auto& r : m.ack().refused()) refused[r.batch_id()] = &r.reason();
       for (uint64_t id : m.ack().batch_ids()) {
         auto it = unacked_.find(id);
         if (it == unacked_.end()) continue;  // a re-sent batch acked twice
-        if (opts_.metrics)
-          opts_.metrics->results_acked->Increment(ResultCount(it->second.message->results()));
+        const double n = ResultCount(it->second.message->results());
+        if (auto r = refused.find(id); r != refused.end()) {
+          // Kept aside by the coordinator, nothing of it stored: its certificates are not
+          // stored either, so later batches must still carry their DERs.
+          if (opts_.metrics) opts_.metrics->results_refused->Increment(n);
+          fprintf(stderr, "worker: the coordinator refused batch %llu (%.0f results): %s\n",
+                  static_cast<unsigned long long>(id), n, r->second->c_str());
+          unacked_.erase(it);
+          continue;
+        }
+        if (opts_.metrics) opts_.metrics->results_acked->Increment(n);
         // Committed with the batch: later batches name these by SHA-256 alone.
         if (stored_certs_.size() + it->second.carried.size() > kStoredCertsMax) {
           stored_certs_.clear();  // bounded; forgetting only costs a DER sent again
