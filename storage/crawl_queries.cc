@@ -92,6 +92,7 @@ void DeriveTargets(pqxx::work& tx, int64_t crawl_id) {
       "ELSE 'probing'::crawl_state END, "
       "finished_at = CASE WHEN $2::bigint = 0 THEN now() END WHERE crawl_id = $1",
       crawl_id, targets);
+  if (targets == 0) tx.exec_params("SELECT mxcensus_end_probe_partition($1)", crawl_id);  // 0007
 }
 
 absl::StatusOr<CrawlInfo> CrawlStore::GetCrawl(int64_t crawl_id) {
@@ -187,6 +188,7 @@ absl::StatusOr<std::string> CrawlStore::CancelCrawl(int64_t crawl_id) {
     if (state == "finished" || state == "cancelled" || state == "failed") return state;
     tx.exec_params("UPDATE crawl SET state = 'cancelled', finished_at = now() WHERE crawl_id = $1",
                    crawl_id);
+    tx.exec_params("SELECT mxcensus_end_probe_partition($1)", crawl_id);  // 0007
     tx.exec_params(
         "UPDATE shard SET state = 'failed', last_error = 'crawl cancelled', lease_owner = NULL, "
         "lease_until = NULL, updated_at = now() "

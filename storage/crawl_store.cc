@@ -272,6 +272,8 @@ absl::StatusOr<std::vector<int64_t>> CrawlStore::AdvanceCrawls() {
       } else {
         tx.exec_params(
             "UPDATE crawl SET state = 'finished', finished_at = now() WHERE crawl_id = $1", id);
+        // Autovacuum was off while the partition filled (0007); the ANALYZE below follows.
+        tx.exec_params("SELECT mxcensus_end_probe_partition($1)", id);
         finished.push_back(id);
       }
       changed.push_back(id);

@@ -21,6 +21,11 @@ class CrawlStoreTest : public ::testing::Test {
     ASSERT_TRUE(Migrate(*c).ok());
   }
   int64_t Count(const std::string& sql) { return db_.Count(sql); }
+  // Whether autovacuum is off for crawl `id`'s probe partition (0007: while the crawl runs).
+  int64_t AutovacuumOff(int64_t id) {
+    return Count("SELECT count(*) FROM pg_class WHERE oid = 'probe_c" + std::to_string(id) +
+                 "'::regclass AND 'autovacuum_enabled=off' = ANY(reloptions)");
+  }
   static DomainResult Resolved(const std::string& domain, std::vector<std::string> mx_ips,
                                const std::string& mx_name) {
     DomainResult d;
@@ -74,6 +79,7 @@ TEST_F(CrawlStoreTest, FullLifecycleDedupesSharedMxAndIsIdempotent) {
   auto id = store.CreateCrawl(spec, domains);
   ASSERT_TRUE(id.ok()) << id.status();
   EXPECT_EQ(Count("SELECT count(*) FROM shard WHERE kind = 'resolve'"), 2);
+  EXPECT_EQ(AutovacuumOff(*id), 1);
 
   // Resolve: a and b share one provider MX with two addresses; c has its own.
   std::set<std::string> resolved;
@@ -139,10 +145,19 @@ TEST_F(CrawlStoreTest, FullLifecycleDedupesSharedMxAndIsIdempotent) {
     EXPECT_EQ(again->rows_inserted, 0);
   }
   EXPECT_EQ(probed, 3);
+  EXPECT_EQ(AutovacuumOff(*id), 1);
   ASSERT_TRUE(store.AdvanceCrawls().ok());
   info = store.GetCrawl(*id);
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->state, "finished");
+  // The crawl has ended: autovacuum on again, and the partition analyzed once.
+  EXPECT_EQ(AutovacuumOff(*id), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM pg_class WHERE oid = 'probe_c" + std::to_string(*id) +
+                  "'::regclass AND reloptions IS NULL"),
+            1);
+  EXPECT_EQ(Count("SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'probe_c" +
+                  std::to_string(*id) + "' AND analyze_count = 1"),
+            1);
   EXPECT_EQ(info->targets_probed, 3);
   EXPECT_EQ(info->outcomes["starttls_ok"], 3);
   progress = store.GetCrawlProgress(*id);
@@ -269,6 +284,7 @@ TEST_F(CrawlStoreTest, ShardOutOfAttemptsIsFailedAndReported) {
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->shards_failed, 1);
   EXPECT_EQ(info->state, "finished");  // nothing to probe: the one domain never resolved
+  EXPECT_EQ(AutovacuumOff(*id), 0);
 }
 
 TEST_F(CrawlStoreTest, CancelStopsLeasing) {
@@ -277,9 +293,11 @@ TEST_F(CrawlStoreTest, CancelStopsLeasing) {
   spec.name = "cancel";
   auto id = store.CreateCrawl(spec, {{"a.test", 0}});
   ASSERT_TRUE(id.ok());
+  EXPECT_EQ(AutovacuumOff(*id), 1);
   auto st = store.CancelCrawl(*id);
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(*st, "cancelled");
+  EXPECT_EQ(AutovacuumOff(*id), 0);
   auto lease = store.LeaseShard("w", 60s);
   ASSERT_TRUE(lease.ok());
   EXPECT_FALSE(lease->has_value());
