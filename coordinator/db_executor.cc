@@ -104,9 +104,7 @@ void DbExecutor::PostIngest(ProbeIngest batch) {
 
 void DbExecutor::PostDomains(DomainIngest batch) {
   const storage::LeaseRef lease = batch.lease;
-  auto shared = std::make_shared<DomainIngest>(std::move(batch));
-  PostForShard(lease, [shared](storage::CrawlStore& s) {
-    const DomainIngest& b = *shared;
+  PostForShard(lease, [b = std::move(batch)](storage::CrawlStore& s) {
     b.done(KeepIfRefused(s, b, s.IngestDomains(b.lease, b.results, b.shard_complete, b.worker)));
   });
 }

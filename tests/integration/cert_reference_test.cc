@@ -210,17 +210,16 @@ TEST_F(CertReferenceTest, DerGoesOncePerStreamAndAgainToACoordinatorOnAnotherDat
 
   Worker w = StartWorker(port, "cert-test");
   ASSERT_TRUE(w.client && w.node);
-  auto* client = &w.client;
-  auto* node = &w.node;
+  worker::SessionClient& client = *w.client;
 
   // The first batch carries both DERs; once acked, the next ones carry none.
-  (*client)->OnBatch(Batch(1, 1, 5));
-  ASSERT_TRUE(WaitAcked(**client));
-  EXPECT_EQ((*client)->ders_elided(), 0u);
-  (*client)->OnBatch(Batch(1, 6, 5));
-  (*client)->OnBatch(Batch(1, 11, 5));
-  ASSERT_TRUE(WaitAcked(**client));
-  EXPECT_EQ((*client)->ders_elided(), 20u);
+  client.OnBatch(Batch(1, 1, 5));
+  ASSERT_TRUE(WaitAcked(client));
+  EXPECT_EQ(client.ders_elided(), 0u);
+  client.OnBatch(Batch(1, 6, 5));
+  client.OnBatch(Batch(1, 11, 5));
+  ASSERT_TRUE(WaitAcked(client));
+  EXPECT_EQ(client.ders_elided(), 20u);
   ExpectChainsComplete(db1, 15, 3);
 
   // A batch that leaves both DERs out (this stream has them stored) is held up in the
@@ -229,28 +228,28 @@ TEST_F(CertReferenceTest, DerGoesOncePerStreamAndAgainToACoordinatorOnAnotherDat
   auto lock_conn = db1.Connect();
   pqxx::work lock(*lock_conn);
   lock.exec("LOCK TABLE probe IN ACCESS EXCLUSIVE MODE");
-  (*client)->OnBatch(Batch(1, 16, 5));
-  EXPECT_EQ((*client)->ders_elided(), 30u);
+  client.OnBatch(Batch(1, 16, 5));
+  EXPECT_EQ(client.ders_elided(), 30u);
   first->Shutdown(100ms);
-  for (int i = 0; i < 200 && (*client)->reconnects() == 0; ++i) std::this_thread::sleep_for(50ms);
-  ASSERT_GE((*client)->reconnects(), 1u) << "the stream outlived its coordinator";
+  for (int i = 0; i < 200 && client.reconnects() == 0; ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_GE(client.reconnects(), 1u) << "the stream outlived its coordinator";
   lock.commit();
   first.reset();  // its database thread stores the batch, but has nobody to ack it to
-  ASSERT_EQ((*client)->unacked(), 1u);
+  ASSERT_EQ(client.unacked(), 1u);
   ExpectChainsComplete(db1, 20, 4);
   auto second = StartCoordinator(db2, port);
   ASSERT_NE(second, nullptr);
-  ASSERT_TRUE(WaitAcked(**client)) << "the batch never got to the new coordinator";
+  ASSERT_TRUE(WaitAcked(client)) << "the batch never got to the new coordinator";
   ExpectChainsComplete(db2, 5, 1);
   // The new stream had the DERs once; from then on they are left out again.
-  (*client)->OnBatch(Batch(1, 21, 5));
-  ASSERT_TRUE(WaitAcked(**client));
-  (*client)->OnBatch(Batch(1, 26, 5));
-  ASSERT_TRUE(WaitAcked(**client));
-  EXPECT_EQ((*client)->ders_elided(), 50u);
+  client.OnBatch(Batch(1, 21, 5));
+  ASSERT_TRUE(WaitAcked(client));
+  client.OnBatch(Batch(1, 26, 5));
+  ASSERT_TRUE(WaitAcked(client));
+  EXPECT_EQ(client.ders_elided(), 50u);
   ExpectChainsComplete(db2, 15, 3);
-  EXPECT_TRUE((*client)->Drain(5s));
-  (*node)->Stop();
+  EXPECT_TRUE(client.Drain(5s));
+  w.node->Stop();
   second->Shutdown(100ms);
 }
 
@@ -364,27 +363,26 @@ TEST_F(CertReferenceTest, RefusedBatchLeavesItsCertificatesUnstoredForTheWorker)
   worker::WorkerMetrics metrics(std::make_shared<prometheus::Registry>());
   Worker w = StartWorker(server->port(), "refused-certs", &metrics);
   ASSERT_TRUE(w.client && w.node);
-  auto* client = &w.client;
-  auto* node = &w.node;
+  worker::SessionClient& client = *w.client;
 
   v1::ResultBatch bad = Batch(1, 1, 3);
   bad.mutable_probes(1)->set_target_id(3);  // host 2's result as target 3
-  (*client)->OnBatch(bad);
-  ASSERT_TRUE(WaitAcked(**client));
+  client.OnBatch(bad);
+  ASSERT_TRUE(WaitAcked(client));
   EXPECT_EQ(db.Count("SELECT count(*) FROM refused_batch"), 1);
   EXPECT_EQ(db.Count("SELECT count(*) FROM certificate"), 0);
   EXPECT_EQ(metrics.results_refused->Value(), 4);
   EXPECT_EQ(metrics.results_acked->Value(), 0);
   // The same chain again: sent with its DERs, stored, acked.
-  (*client)->OnBatch(Batch(1, 5, 2));
-  ASSERT_TRUE(WaitAcked(**client));
-  EXPECT_EQ((*client)->ders_elided(), 0u);
+  client.OnBatch(Batch(1, 5, 2));
+  ASSERT_TRUE(WaitAcked(client));
+  EXPECT_EQ(client.ders_elided(), 0u);
   EXPECT_EQ(metrics.results_acked->Value(), 3);
   EXPECT_EQ(metrics.results_refused->Value(), 4);
-  EXPECT_EQ((*client)->reconnects(), 0u);
+  EXPECT_EQ(client.reconnects(), 0u);
   ExpectChainsComplete(db, 2, 1);
-  EXPECT_TRUE((*client)->Drain(5s));
-  (*node)->Stop();
+  EXPECT_TRUE(client.Drain(5s));
+  w.node->Stop();
   server->Shutdown(100ms);
 }
 
