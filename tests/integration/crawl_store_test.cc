@@ -112,6 +112,11 @@ TEST_F(CrawlStoreTest, FullLifecycleDedupesSharedMxAndIsIdempotent) {
   EXPECT_EQ(Count("SELECT count(*) FROM target"), 3);
   EXPECT_EQ(Count("SELECT count(*) FROM domain_mx"), 3);
   EXPECT_EQ(Count("SELECT count(*) FROM mx_host"), 2);
+  // Two probe shards (2 + 1 targets), each sized as its targets are numbered.
+  EXPECT_EQ(Count("SELECT count(*) FROM shard WHERE kind = 'probe'"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM shard s WHERE kind = 'probe' AND items = (SELECT count(*) "
+                  "FROM target t WHERE t.crawl_id = s.crawl_id AND t.shard_id = s.shard_id)"),
+            2);
   auto info = store.GetCrawl(*id);
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->state, "probing");

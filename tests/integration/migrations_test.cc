@@ -112,6 +112,78 @@ TEST(MigrationsTest, ProbeIsPartitionedByCrawl) {
                pqxx::not_null_violation);
 }
 
+// 0008 replaced target's foreign key to crawl by one check per statement; a database of 0007
+// with targets upgrades, and the key's three guarantees still hold.
+TEST(MigrationsTest, TargetsStillNeedTheirCrawlAndGoWithItAfter0008) {
+  TestDatabase db;
+  auto conn = db.Connect();
+  MigrateTo(*conn, 7);
+  int64_t a = 0, b = 0;
+  {
+    pqxx::work tx(*conn);
+    a = tx.exec("INSERT INTO crawl (name) VALUES ('a') RETURNING crawl_id")[0][0].as<int64_t>();
+    b = tx.exec("INSERT INTO crawl (name) VALUES ('b') RETURNING crawl_id")[0][0].as<int64_t>();
+    tx.exec_params(
+        "INSERT INTO target (crawl_id, target_id, ip, port, mx_name, shard_id) "
+        "SELECT $1, n, ('127.20.0.' || n)::inet, 25, 'mx.test', 0 FROM generate_series(1, 3) n",
+        a);
+    tx.commit();
+  }
+  ASSERT_TRUE(storage::Migrate(*conn).ok());
+  pqxx::work tx(*conn);
+  EXPECT_EQ(
+      tx.exec("SELECT count(*) FROM pg_constraint WHERE conname = 'target_crawl_id_fkey'")[0][0]
+          .as<int>(),
+      0);
+  // A statement of many rows for a live crawl goes in; one naming no crawl fails whole, with the
+  // foreign key's SQLSTATE and the crawl in its message.
+  tx.exec_params(
+      "INSERT INTO target (crawl_id, target_id, ip, port, mx_name, shard_id) "
+      "SELECT $1, n, ('127.21.0.' || n)::inet, 25, 'mx.test', 0 FROM generate_series(1, 5) n",
+      b);
+  {
+    pqxx::subtransaction sp(tx, "orphan");
+    try {
+      // exec, not exec_params: after a failed exec_params this libpqxx (6.4) left the
+      // subtransaction unrolled-back (seen here), after a failed exec it rolls back.
+      sp.exec("INSERT INTO target (crawl_id, target_id, ip, port, mx_name, shard_id) VALUES (" +
+              std::to_string(b) + ", 9, '127.21.0.9', 25, 'mx.test', 0), (" +
+              std::to_string(b + 1000) + ", 1, '127.22.0.1', 25, 'x.test', 0)");
+      ADD_FAILURE() << "a target of no crawl went in";
+    } catch (const pqxx::foreign_key_violation& e) {
+      EXPECT_NE(std::string(e.what()).find("crawl " + std::to_string(b + 1000)), std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_EQ(tx.exec_params("SELECT count(*) FROM target WHERE crawl_id = $1", b)[0][0].as<int>(),
+            5);
+  // Neither side's id moves while targets name it.
+  {
+    pqxx::subtransaction sp(tx, "move target");
+    EXPECT_THROW(sp.exec("UPDATE target SET crawl_id = " + std::to_string(b) +
+                         " WHERE crawl_id = " + std::to_string(a)),
+                 pqxx::foreign_key_violation);
+  }
+  {
+    pqxx::subtransaction sp(tx, "renumber crawl");
+    EXPECT_THROW(sp.exec("UPDATE crawl SET crawl_id = " + std::to_string(b + 1000) +
+                         " WHERE crawl_id = " + std::to_string(a)),
+                 pqxx::foreign_key_violation);
+  }
+  // Deleting a crawl deletes its targets and no other crawl's.
+  tx.exec_params("DELETE FROM crawl WHERE crawl_id = $1", a);
+  EXPECT_EQ(tx.exec_params("SELECT count(*) FROM target WHERE crawl_id = $1", a)[0][0].as<int>(),
+            0);
+  EXPECT_EQ(tx.exec_params("SELECT count(*) FROM target WHERE crawl_id = $1", b)[0][0].as<int>(),
+            5);
+  // Until this transaction ends, crawl b cannot be deleted under its new targets: the check
+  // locked it as the key's check did.
+  auto other = db.Connect();
+  pqxx::work deleter(*other);
+  deleter.exec("SET lock_timeout = '200ms'");
+  EXPECT_THROW(deleter.exec_params("DELETE FROM crawl WHERE crawl_id = $1", b), pqxx::sql_error);
+}
+
 // A database of schema 0004 with probe rows keyed by (crawl, ip, port, mx name) upgrades to the
 // key (crawl, target_id): every row takes its target's id (a missing or wrong one included),
 // rows that are no target of their crawl are moved to probe_unmatched whole, and nothing is lost.
