@@ -50,10 +50,9 @@ constexpr const char* kInfoColumns =
 void DeriveTargets(pqxx::work& tx, int64_t crawl_id) {
   // The whole crawl's targets are de-duplicated and sorted in one statement: with the default
   // 4 MB both spilled to temporary files at 100k targets.
-  tx.exec("SET LOCAL work_mem = '64MB'");
-  // The INSERT below is planned above jit_above_cost, and compiling it cost more than it saved:
-  // 0.1-0.2 s more for 107,649 targets (docs/crawl.md, "Eighth pass").
-  tx.exec("SET LOCAL jit = off");
+  // The INSERT below is also planned above jit_above_cost, and compiling it cost more than it
+  // saved: 0.1-0.2 s more for 107,649 targets (docs/crawl.md, "Eighth pass").
+  tx.exec("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off");
   // The resolve stage has just filled these tables with this crawl's rows, and autovacuum may
   // not have sampled them yet: planned on statistics that know no row of this crawl, the join
   // became a nested loop over all of them, and deriving 21k targets took minutes instead of a
@@ -64,6 +63,7 @@ void DeriveTargets(pqxx::work& tx, int64_t crawl_id) {
   tx.exec("ANALYZE mx_host (crawl_id, mx_name), domain_mx (crawl_id, mx_name)");
   const auto c = tx.exec_params(
       "SELECT port, probe_shard_size, probe_ipv6 FROM crawl WHERE crawl_id = $1", crawl_id)[0];
+  const int shard_size = c[1].as<int>();
   // md5 of (crawl, address, name) gives a per-crawl shuffle that is stable across re-runs:
   // hosts of one network are spread over the crawl instead of hit back to back. As uuid it
   // sorts by memcmp, in the same order as the hex text, without the locale's collation.
@@ -81,7 +81,7 @@ void DeriveTargets(pqxx::work& tx, int64_t crawl_id) {
             "                                           ELSE '{}'::inet[] END) AS a(ip)"
             "        WHERE h.crawl_id = $1 AND h.mx_name IN (SELECT m.mx_name FROM domain_mx m"
             "                                                WHERE m.crawl_id = $1)) u) t",
-            crawl_id, c[0].as<int>(), c[1].as<int>(), c[2].as<bool>())
+            crawl_id, c[0].as<int>(), shard_size, c[2].as<bool>())
           .affected_rows();
   // Shard k holds targets k * size + 1 .. (k + 1) * size: counted, not read back.
   tx.exec_params(
@@ -89,7 +89,7 @@ void DeriveTargets(pqxx::work& tx, int64_t crawl_id) {
       "SELECT $1, 'probe', k, least($3::bigint, $2::bigint - k * $3::bigint) "
       "FROM generate_series(0, ($2::bigint + $3::bigint - 1) / $3::bigint - 1) k "
       "ON CONFLICT DO NOTHING",
-      crawl_id, targets, c[1].as<int>());
+      crawl_id, targets, shard_size);
   tx.exec_params(
       "UPDATE crawl SET targets_total = $2::bigint, resolved_at = now(), "
       "state = CASE WHEN $2::bigint = 0 THEN 'finished'::crawl_state "

@@ -4,8 +4,8 @@
 -- The crawl's probe partition is dropped in O(1); its domains, MX hosts, targets and shards go
 -- with the crawl row (ON DELETE CASCADE; for targets, migration 0008's trigger), its rows kept
 -- aside by migration 0005 (probe_unmatched) are deleted; certificates that no remaining crawl
--- presented are removed last (that step reads every probe row's chain: run it off-peak). A crawl that is still
--- running is refused: cancel it first (`mxcensus crawl cancel ID`).
+-- presented are removed last (that step reads every probe row's chain: run it off-peak). A
+-- crawl that is still running is refused: cancel it first (`mxcensus crawl cancel ID`).
 \set ON_ERROR_STOP on
 BEGIN;
 SELECT set_config('mxcensus.drop_crawl_id', :'crawl_id', true) AS dropping_crawl;
