@@ -16,3 +16,12 @@ pg_server_cpu() {
   reaped=$(awk '{ print $16 + $17 }' "/proc/$pm/stat")
   awk -v a="$(cpu "$pm" $(pgrep -P "$pm"))" -v r="$reaped" 'BEGIN { printf "%.2f", a + r / 100 }'
 }
+
+# voluntary_switches PID...: voluntary context switches (sleeps for want of work) of all the
+# threads of the processes, summed; a gone process or thread counts 0. One awk for all of them:
+# this is read inside the stages being measured.
+voluntary_switches() {
+  local files=() p
+  for p in "$@"; do files+=(/proc/"$p"/task/*/status); done
+  { cat "${files[@]}" 2>/dev/null || true; } | awk '/^voluntary_ctxt_switches/ { t += $2 } END { print t + 0 }'
+}
