@@ -25,3 +25,9 @@ voluntary_switches() {
   for p in "$@"; do files+=(/proc/"$p"/task/*/status); done
   { cat "${files[@]}" 2>/dev/null || true; } | awk '/^voluntary_ctxt_switches/ { t += $2 } END { print t + 0 }'
 }
+
+# machine_ticks: the whole machine's CPU time so far, from /proc/stat, in clock ticks (1/100 s):
+# busy (user, nice, system, irq, softirq, steal) and idle (idle, iowait), space separated. Over a
+# stage, the idle share is time the cores had nothing runnable, and busy time beyond the
+# processes measured is spent elsewhere (kernel threads, the bench itself).
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat; }
