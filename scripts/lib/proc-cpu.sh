@@ -1,11 +1,17 @@
 # CPU seconds (user + system) read from /proc, for the bench scripts (sourced, not run).
 
-# cpu PID...: of the processes and all their threads, two decimals; a gone process counts 0.
-cpu() {
-  local t=0 p
-  for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done
-  awk "BEGIN { printf \"%.2f\", $t / 100 }"
+# proc_cat FILE PID...: the files /proc/PID/FILE (FILE may be a glob, e.g. task/*/status) of the
+# processes, concatenated by one cat; a gone process or thread gives nothing. These are read
+# inside the stages being measured, so one process for all of them, not one per file.
+proc_cat() {
+  local f=$1 p files=(/dev/null)  # /dev/null: with no PID, cat must not read stdin
+  shift
+  for p in "$@"; do files+=(/proc/"$p"/$f); done
+  cat "${files[@]}" 2>/dev/null || true
 }
+
+# cpu PID...: of the processes and all their threads, two decimals; a gone process counts 0.
+cpu() { proc_cat stat "$@" | awk '{ t += $14 + $15 } END { printf "%.2f", t / 100 }'; }
 
 # pg_server_cpu DATADIR: the PostgreSQL server running from DATADIR: its live processes (the
 # clients' backends among them) and the ones that ended, which the postmaster reaped
@@ -18,12 +24,9 @@ pg_server_cpu() {
 }
 
 # voluntary_switches PID...: voluntary context switches (sleeps for want of work) of all the
-# threads of the processes, summed; a gone process or thread counts 0. One awk for all of them:
-# this is read inside the stages being measured.
+# threads of the processes, summed; a gone process or thread counts 0.
 voluntary_switches() {
-  local files=() p
-  for p in "$@"; do files+=(/proc/"$p"/task/*/status); done
-  { cat "${files[@]}" 2>/dev/null || true; } | awk '/^voluntary_ctxt_switches/ { t += $2 } END { print t + 0 }'
+  proc_cat 'task/*/status' "$@" | awk '/^voluntary_ctxt_switches/ { t += $2 } END { print t + 0 }'
 }
 
 # machine_ticks: the whole machine's CPU time so far, from /proc/stat, in clock ticks (1/100 s):
