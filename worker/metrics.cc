@@ -120,6 +120,15 @@ WorkerMetrics::WorkerMetrics(std::shared_ptr<prometheus::Registry> reg) : regist
                                "waiting (tarpits, blackholes, slow greetings)")
                            .Register(*registry)
                            .Add({});
+  probe_deadlines_extended =
+      &BuildCounter()
+           .Name("mxcensus_probe_deadlines_extended_total")
+           .Help(
+               "Probe deadlines that fired 500 ms or more late because the worker stalled "
+               "(stopped, paused, starved of CPU) and were given their time again, so that the "
+               "stall is not taken for a silent peer")
+           .Register(*registry)
+           .Add({});
   domains_in_flight = &BuildGauge()
                            .Name("mxcensus_dns_domains_in_flight")
                            .Help("Domains being resolved")
@@ -188,6 +197,8 @@ void WorkerMetrics::Publish(LoopMetricsCursor& c, const probe::ProbeEngine* engi
     SetShare(probes_queued, static_cast<double>(engine->queued()), c.probes_queued);
     SetShare(probes_slow, static_cast<double>(engine->slow()), c.probes_slow);
     AddDelta(probes_moved_slow, engine->stats().moved_to_slow, c.probes_moved_slow);
+    AddDelta(probe_deadlines_extended, engine->stats().deadlines_extended,
+             c.probe_deadlines_extended);
   }
   if (resolver != nullptr) {
     SetShare(domains_in_flight, static_cast<double>(resolver->in_flight()), c.domains_in_flight);

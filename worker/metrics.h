@@ -31,7 +31,7 @@ inline constexpr int kTlsResultCount = 3;
 // on the loop, unsynchronised): each publication adds the difference. Loop thread only.
 struct LoopMetricsCursor {
   double probes_in_flight = 0, probes_queued = 0, probes_slow = 0, domains_in_flight = 0;
-  uint64_t probes_moved_slow = 0, dns_retries = 0, dns_failovers = 0;
+  uint64_t probes_moved_slow = 0, probe_deadlines_extended = 0, dns_retries = 0, dns_failovers = 0;
   std::array<std::array<uint64_t, dns::kDnsQueryResultCount>, dns::kDnsQueryTypeCount> queries{};
 };
 
@@ -63,8 +63,9 @@ struct WorkerMetrics {
   prometheus::Counter* dns_failovers;  // {reason="failover"}
   prometheus::Gauge* probes_in_flight;
   prometheus::Gauge* probes_queued;
-  prometheus::Gauge* probes_slow;          // of probes_in_flight, those in the slow budget
-  prometheus::Counter* probes_moved_slow;  // probes that left the main budget while waiting
+  prometheus::Gauge* probes_slow;                 // of probes_in_flight, those in the slow budget
+  prometheus::Counter* probes_moved_slow;         // probes that left the main budget while waiting
+  prometheus::Counter* probe_deadlines_extended;  // fired late from a stalled loop
   prometheus::Gauge* domains_in_flight;
   prometheus::Counter* results_sent;     // results (probe and domain rows), re-sends included
   prometheus::Counter* results_acked;    // results the coordinator committed

@@ -1,5 +1,6 @@
 #include "worker/net/probe_connection.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "worker/tls/session_facts.h"
@@ -214,7 +215,24 @@ void ProbeConnection::ArmDeadline(uint32_t ms) {
   if (closed_) return;
   // A deferred event keeps its zero-delay timer.
   if (deferred_ != Deferred::kNone) return;
+  // uv_timer_start counts from the same cached loop time.
+  deadline_due_ms_ = uv_now(shared_->loop) + ms;
+  deadline_ms_ = ms;
+  deadline_extended_ = false;
   uv_timer_start(&timer_, &ProbeConnection::OnTimer, ms, 0);
+}
+
+bool ProbeConnection::ExtendStalledDeadline() {
+  const uint64_t now = uv_now(shared_->loop);
+  const uint64_t late = now > deadline_due_ms_ ? now - deadline_due_ms_ : 0;
+  if (late < kLoopStallMs || deadline_extended_) return false;
+  // The whole timeout again, from now: how much of the first one the loop watched is unknown
+  // (the stall may have begun just after the deadline was armed). What the peer sent meanwhile
+  // is read by this turn's poll, which runs after the timers; a silent peer times out later.
+  deadline_extended_ = true;
+  ++shared_->deadlines_extended;
+  uv_timer_start(&timer_, &ProbeConnection::OnTimer, std::max<uint32_t>(1, deadline_ms_), 0);
+  return true;
 }
 
 void ProbeConnection::OnTimer(uv_timer_t* t) {
@@ -224,6 +242,7 @@ void ProbeConnection::OnTimer(uv_timer_t* t) {
   self->deferred_ = Deferred::kNone;
   switch (what) {
     case Deferred::kNone:
+      if (self->ExtendStalledDeadline()) return;
       self->machine_->OnDeadline();
       return;
     case Deferred::kConnectFailed:

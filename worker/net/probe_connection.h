@@ -22,7 +22,13 @@ struct LoopShared {
   size_t read_buf_size = 0;
   std::string scratch;  // TLS output staging, reused
   uint64_t tls_handshakes = 0;
+  uint64_t deadlines_extended = 0;  // deadlines that fired late from a stalled loop (below)
 };
+
+// A deadline timer that fires this long after its due time measured the worker's own absence
+// (SIGSTOP, a paused VM, a starved or blocked loop), not the peer's silence: libuv runs due
+// timers before it polls, so the peer's reply may already wait unread in the socket.
+inline constexpr uint64_t kLoopStallMs = 500;
 
 // The real probe::Transport: one TCP connection on a libuv loop, with TLS over memory BIOs once
 // the machine asks for it. Owns its uv handles; when Close() has run and both handles are
@@ -65,6 +71,8 @@ class ProbeConnection final : public probe::Transport {
   void RawWrite(std::string_view bytes);
   void FlushTls();
   void Defer(Deferred what, std::string detail);
+  // At a deadline: re-arms it once if it fired late from a stalled loop (kLoopStallMs).
+  bool ExtendStalledDeadline();
 
  public:
   // Called by a failed asynchronous write.
@@ -84,6 +92,9 @@ class ProbeConnection final : public probe::Transport {
   std::string sni_;
   std::string deferred_detail_;
   Deferred deferred_ = Deferred::kNone;
+  uint64_t deadline_due_ms_ = 0;  // loop time at which the armed deadline is due
+  uint32_t deadline_ms_ = 0;
+  bool deadline_extended_ = false;  // once per armed deadline, so a deadline always ends
   bool tls_done_ = false;
   bool closed_ = false;
   bool reading_ = false;

@@ -332,6 +332,7 @@ void ProbeEngine::Impl::CompleteWithoutProbe(Pending p, ProbeOutcome outcome, st
 void ProbeEngine::Impl::OnActiveClosed(Active* a) {
   IpAddress addr = a->addr;
   stats_.tls_handshakes = shared_.tls_handshakes;
+  stats_.deadlines_extended = shared_.deadlines_extended;
   const bool was_slow = a->slow();
   budget_.Release(a);
   delete a;

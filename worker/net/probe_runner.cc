@@ -14,6 +14,7 @@
 
 #include "common/result_json.h"
 #include "worker/net/fd_limit.h"
+#include "worker/net/probe_connection.h"
 #include "worker/probe/target_input.h"
 #include "worker/tls/chain_verifier.h"
 #include "worker/tls/client_context.h"
@@ -89,6 +90,7 @@ class LoopThread {
   }
   uint64_t tls_handshakes() const { return tls_handshakes_; }
   uint64_t moved_to_slow() const { return moved_to_slow_; }
+  uint64_t deadlines_extended() const { return deadlines_extended_; }
 
  private:
   static void OnWake(uv_async_t* a) { static_cast<LoopThread*>(a->data)->Drain(); }
@@ -152,6 +154,7 @@ class LoopThread {
     Flush();
     tls_handshakes_ = engine_->stats().tls_handshakes;
     moved_to_slow_ = engine_->stats().moved_to_slow;
+    deadlines_extended_ = engine_->stats().deadlines_extended;
     engine_.reset();
     uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
@@ -180,6 +183,7 @@ class LoopThread {
   std::string out_;
   uint64_t tls_handshakes_ = 0;
   uint64_t moved_to_slow_ = 0;
+  uint64_t deadlines_extended_ = 0;
 };
 
 void ProgressLine(const Shared& s, uint64_t read, bool input_done, double secs) {
@@ -327,6 +331,7 @@ absl::StatusOr<ProbeRunSummary> RunProbes(const ProbeRunOptions& options, std::i
   for (auto& t : threads) {
     summary.tls_handshakes += t->tls_handshakes();
     summary.moved_to_slow += t->moved_to_slow();
+    summary.deadlines_extended += t->deadlines_extended();
   }
   for (auto& l : loops) uv_loop_close(l.get());
   return summary;
@@ -344,6 +349,13 @@ void PrintSummary(const ProbeRunSummary& s, std::FILE* to) {
   if (s.moved_to_slow > 0) {
     std::fprintf(to, ", %llu waited past --slow-after (slow budget)",
                  static_cast<unsigned long long>(s.moved_to_slow));
+  }
+  if (s.deadlines_extended > 0) {
+    std::fprintf(to,
+                 ", %llu deadlines fired %llu ms or more late (the process stalled) and were "
+                 "given their time again",
+                 static_cast<unsigned long long>(s.deadlines_extended),
+                 static_cast<unsigned long long>(kLoopStallMs));
   }
   if (s.interrupted) {
     std::fprintf(to, ", interrupted: %llu targets not probed",

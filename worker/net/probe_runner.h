@@ -32,7 +32,8 @@ struct ProbeRunSummary {
   double seconds = 0;
   double cpu_seconds = 0;  // user + system of the whole process
   uint64_t tls_handshakes = 0;
-  uint64_t moved_to_slow = 0;  // probes that moved to the slow budget (tarpits, blackholes)
+  uint64_t moved_to_slow = 0;       // probes that moved to the slow budget (tarpits, blackholes)
+  uint64_t deadlines_extended = 0;  // deadlines that fired late because the process stalled
   bool interrupted = false;
 };
 

@@ -72,7 +72,8 @@ struct ProbeEngineStats {
   uint64_t started = 0;    // connections opened
   uint64_t completed = 0;  // done callbacks run
   uint64_t tls_handshakes = 0;
-  uint64_t moved_to_slow = 0;  // probes that left the main budget while waiting
+  uint64_t moved_to_slow = 0;       // probes that left the main budget while waiting
+  uint64_t deadlines_extended = 0;  // fired late from a stalled loop, so given their time again
 };
 
 // Runs many probes concurrently on one libuv loop, with the politeness rules applied (rate,

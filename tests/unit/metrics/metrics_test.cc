@@ -40,15 +40,26 @@ TEST(Metrics, BothSidesOnOneRegistryExportTheCoreSetOnce) {
   coordinator::CoordinatorMetrics c(registry);
   const auto types = TypeLines(Serialize(*registry));
   for (const auto& [name, count] : types) EXPECT_EQ(count, 1) << name;
-  for (const char* name :
-       {"mxcensus_probes_total", "mxcensus_probe_stage_duration_seconds",
-        "mxcensus_probes_in_flight", "mxcensus_probes_slow", "mxcensus_probes_moved_slow_total",
-        "mxcensus_tls_handshakes_total", "mxcensus_dns_queries_total", "mxcensus_dns_retries_total",
-        "mxcensus_results_sent_total", "mxcensus_results_acked_total",
-        "mxcensus_rpc_stream_reconnects_total", "mxcensus_storage_copy_rows_total",
-        "mxcensus_storage_copy_duration_seconds", "mxcensus_shards", "mxcensus_workers_connected",
-        "mxcensus_crawl_progress_ratio", "mxcensus_build_info", "mxcensus_internal_bugs_total",
-        "mxcensus_batches_refused_total"}) {
+  for (const char* name : {"mxcensus_probes_total",
+                           "mxcensus_probe_stage_duration_seconds",
+                           "mxcensus_probes_in_flight",
+                           "mxcensus_probes_slow",
+                           "mxcensus_probes_moved_slow_total",
+                           "mxcensus_probe_deadlines_extended_total",
+                           "mxcensus_tls_handshakes_total",
+                           "mxcensus_dns_queries_total",
+                           "mxcensus_dns_retries_total",
+                           "mxcensus_results_sent_total",
+                           "mxcensus_results_acked_total",
+                           "mxcensus_rpc_stream_reconnects_total",
+                           "mxcensus_storage_copy_rows_total",
+                           "mxcensus_storage_copy_duration_seconds",
+                           "mxcensus_shards",
+                           "mxcensus_workers_connected",
+                           "mxcensus_crawl_progress_ratio",
+                           "mxcensus_build_info",
+                           "mxcensus_internal_bugs_total",
+                           "mxcensus_batches_refused_total"}) {
     EXPECT_TRUE(types.count(name)) << name << " is not exported";
   }
   for (const auto& [name, count] : types) {
