@@ -135,6 +135,15 @@ class Lab:
         return os.path.join(self.out, name)
 
 
+def mix_lab(tmp, mix, hosts, seed, base, dns_port, port=2525):
+    """A Lab (not started) of `hosts` drawn from `mix` ({profile: weight}), SMTP on `port`; the
+    mix file is written into the directory `tmp`."""
+    path = os.path.join(tmp, "mix")
+    with open(path, "w") as f:
+        f.writelines("%s %d\n" % kv for kv in mix.items())
+    return Lab(hosts, seed, base, dns_port, extra=["--mix", path, "--port", str(port)])
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:

@@ -24,7 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab_harness import Checks, Lab, mxcensus_bin  # noqa: E402
+from lab_harness import Checks, mix_lab, mxcensus_bin  # noqa: E402
 
 BANNER_MS = 4000
 STOP_FOR_S = 6.0
@@ -78,10 +78,7 @@ def extended(summary):
 def main():
     c = Checks()
     with tempfile.TemporaryDirectory(prefix="mxstall-") as tmp:
-        mix = os.path.join(tmp, "mix")
-        with open(mix, "w") as f:
-            f.write("slow_banner 2\ntarpit 1\n")
-        with Lab(60, 5, "127.48.0.0", 25483, extra=["--mix", mix, "--port", "2525"]) as lab:
+        with mix_lab(tmp, {"slow_banner": 2, "tarpit": 1}, 60, 5, "127.48.0.0", 25483) as lab:
             hosts, _ = lab.truth()
             truth = {h["ip"]: h for h in hosts}
             slow = [h for h in hosts if h["profile"] == "slow_banner"]

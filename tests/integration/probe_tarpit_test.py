@@ -22,7 +22,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab_harness import Checks, Lab, mxcensus_bin  # noqa: E402
+from lab_harness import Checks, mix_lab, mxcensus_bin  # noqa: E402
 
 BANNER_TIMEOUT_MS = 8000
 
@@ -46,10 +46,7 @@ def run_probe(lab, targets, extra, banner_ms=BANNER_TIMEOUT_MS):
 def main():
     c = Checks()
     with tempfile.TemporaryDirectory(prefix="mxtarpit-") as tmp:
-        mix = os.path.join(tmp, "mix")
-        with open(mix, "w") as f:
-            f.write("modern_tls13 2\ntarpit 1\n")
-        with Lab(300, 11, "127.47.0.0", 25473, extra=["--mix", mix, "--port", "2525"]) as lab:
+        with mix_lab(tmp, {"modern_tls13": 2, "tarpit": 1}, 300, 11, "127.47.0.0", 25473) as lab:
             hosts, _ = lab.truth()
             truth = {h["ip"]: h for h in hosts}
             tarpits = [h for h in hosts if h["profile"] == "tarpit"]
