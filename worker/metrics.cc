@@ -124,9 +124,9 @@ WorkerMetrics::WorkerMetrics(std::shared_ptr<prometheus::Registry> reg) : regist
       &BuildCounter()
            .Name("mxcensus_probe_deadlines_extended_total")
            .Help(
-               "Probe deadlines that fired 500 ms or more late because the worker stalled "
-               "(stopped, paused, starved of CPU) and were given their time again, so that the "
-               "stall is not taken for a silent peer")
+               "Probe deadlines given more time instead of a timeout: fired 500 ms or more late "
+               "because the worker stalled (stopped, paused, starved of CPU: the whole timeout "
+               "again), or with the peer's answer already waiting unread (one more poll)")
            .Register(*registry)
            .Add({});
   domains_in_flight = &BuildGauge()

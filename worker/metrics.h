@@ -65,7 +65,7 @@ struct WorkerMetrics {
   prometheus::Gauge* probes_queued;
   prometheus::Gauge* probes_slow;                 // of probes_in_flight, those in the slow budget
   prometheus::Counter* probes_moved_slow;         // probes that left the main budget while waiting
-  prometheus::Counter* probe_deadlines_extended;  // fired late from a stalled loop
+  prometheus::Counter* probe_deadlines_extended;  // given more time: a stall, an unread answer
   prometheus::Gauge* domains_in_flight;
   prometheus::Counter* results_sent;     // results (probe and domain rows), re-sends included
   prometheus::Counter* results_acked;    // results the coordinator committed

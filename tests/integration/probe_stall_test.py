@@ -5,13 +5,15 @@ blame its peers for its own absence.
 libuv runs the timers that fell due while the process stood still before it polls the sockets,
 so without care every deadline that passed in the stall fires as a timeout even when the peer's
 reply has been waiting in the socket. Here `mxcensus probe` waits on slow_banner hosts (greeting
-after 2 s) and tarpits (never greet) with a 4 s banner timeout, and is stopped for 6 s from
-before the greetings until after the deadlines:
-  - every slow_banner host still gets its truth outcome (starttls_ok), not `timeout`;
-  - every tarpit still times out at the banner, a whole banner timeout after the stop ended
-    (the deadline is extended once, not forever);
-  - the summary counts the deadlines it extended.
-The same run without the stop is the control: nothing is extended there.
+after 2 s) and tarpits (never greet) with a 4 s banner timeout, three times:
+  - undisturbed (the control): nothing is extended, tarpits time out after the banner timeout;
+  - stopped for 6 s from before the greetings, so that every deadline is 2 s overdue when it
+    ends: each is given its whole timeout again, once;
+  - stopped until ~0.25 s after the deadlines, too little to tell a stall from a busy turn: a
+    deadline that finds the greeting waiting unread reads it first.
+In each, every slow_banner host gets its truth outcome (starttls_ok, not `timeout`), every
+tarpit times out at the banner within the bounds of that case, and the summary counts the
+deadlines given more time.
 """
 import collections
 import json
@@ -27,10 +29,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lab_harness import Checks, mix_lab, mxcensus_bin  # noqa: E402
 
 BANNER_MS = 4000
-STOP_FOR_S = 6.0
+# The stop starts this long after every connection is open (each is then past its connect and
+# waiting for its greeting, due 2 s after the connection).
+SETTLE_S = 0.3
 
 
-def run_probe(lab, targets, stall):
+def run_probe(lab, targets, stop_for):
     inp = "".join("%s,%s\n" % (h["ip"], h["name"]) for h in targets)
     cmd = [mxcensus_bin(), "probe", "-", "--port", "2525", "--allow-private", "--rate", "0",
            "--per-prefix", "0", "--concurrency", "200", "--ehlo", "probe-stall.test",
@@ -39,14 +43,13 @@ def run_probe(lab, targets, stall):
         p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out, stderr=err, text=True)
         p.stdin.write(inp)
         p.stdin.close()
-        if stall:
-            # Stopped once every connection is open: each waits for its greeting (due 2 s after
-            # the connection), and each banner deadline falls inside the stop.
+        if stop_for:
             deadline = time.monotonic() + 10
             while sockets(p.pid) < len(targets) and time.monotonic() < deadline:
                 time.sleep(0.02)
+            time.sleep(SETTLE_S)
             p.send_signal(signal.SIGSTOP)
-            time.sleep(STOP_FOR_S)
+            time.sleep(stop_for)
             p.send_signal(signal.SIGCONT)
         rc = p.wait(timeout=120)
         out.seek(0)
@@ -71,7 +74,7 @@ def sockets(pid):
 
 
 def extended(summary):
-    m = re.search(r", (\d+) deadlines fired \d+ ms or more late", summary)
+    m = re.search(r", (\d+) deadlines given more time", summary)
     return int(m.group(1)) if m else 0
 
 
@@ -86,9 +89,19 @@ def main():
             print("lab: %d slow_banner, %d tarpits" % (len(slow), len(tarpits)), flush=True)
             c.check(len(slow) >= 20 and len(tarpits) >= 10, "lab mix as asked")
 
-            for stall in (False, True):
-                name = "stopped %.0f s" % STOP_FOR_S if stall else "control"
-                res, summary = run_probe(lab, hosts, stall)
+            b = BANNER_MS
+            short = (b / 1000.0 + 0.25) - SETTLE_S
+            # (name, stop, tarpits' total ms at least / below, deadlines given more time at least
+            # / at most). A loaded machine may see the short stop 0.5 s or more late: then it is
+            # the long case, whose bounds the short case's upper ones allow.
+            cases = [
+                ("control", 0, b - 50, b + 2000, 0, 0),
+                ("stopped 6 s", 6.0, b + 6000 - 50, 2 * b + 6000 + 2000, len(hosts), len(hosts)),
+                ("stopped %.2f s" % short, short, b - 50, 2 * b + short * 1000 + 2000, len(slow),
+                 len(hosts)),
+            ]
+            for name, stop_for, t_min, t_max, n_min, n_max in cases:
+                res, summary = run_probe(lab, hosts, stop_for)
                 by_ip = {r["ip"]: r for r in res}
                 c.check(len(by_ip) == len(hosts),
                         "%s: one result per host (%d of %d)" % (name, len(by_ip), len(hosts)))
@@ -99,24 +112,15 @@ def main():
                 c.check(not wrong, "%s: every host gets its truth outcome: %s"
                         % (name, dict(wrong)))
                 t_res = [by_ip[h["ip"]] for h in tarpits if h["ip"] in by_ip]
-                late = [r for r in t_res if r["stage"] != "banner" or
-                        r["timing_ms"]["total"] < BANNER_MS - 50 +
-                        (STOP_FOR_S * 1000 if stall else 0)]
-                c.check(not late, "%s: tarpits time out at banner after the banner timeout "
-                        "plus any stall: %s" % (name, [(r["ip"], r["stage"],
-                                                        r["timing_ms"]["total"]) for r in late]))
-                longest = max((r["timing_ms"]["total"] for r in t_res), default=0)
-                bound = BANNER_MS + (STOP_FOR_S * 1000 + BANNER_MS if stall else 0) + 2000
-                c.check(longest < bound, "%s: the longest tarpit wait %.0f ms < %.0f ms "
-                        "(extended by one banner timeout at most)" % (name, longest, bound))
+                off = [(r["ip"], r["stage"], round(r["timing_ms"]["total"])) for r in t_res
+                       if r["stage"] != "banner" or not t_min <= r["timing_ms"]["total"] < t_max]
+                c.check(not off, "%s: tarpits time out at banner after %.0f-%.0f ms: %s"
+                        % (name, t_min, t_max, off))
                 n = extended(summary)
-                print("%s: %d deadlines extended; %s" % (name, n, summary.strip()), flush=True)
-                if stall:
-                    c.check(n >= len(hosts),
-                            "the summary counts every stalled deadline (%d of %d hosts)"
-                            % (n, len(hosts)))
-                else:
-                    c.check(n == 0, "control: no deadline extended (%d)" % n)
+                print("%s: %d deadlines given more time; %s" % (name, n, summary.strip()),
+                      flush=True)
+                c.check(n_min <= n <= n_max, "%s: the summary counts %d deadlines given more "
+                        "time (want %d-%d)" % (name, n, n_min, n_max))
     c.finish("probe_stall_test")
 
 

@@ -1,5 +1,8 @@
 #include "worker/net/probe_connection.h"
 
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -222,16 +225,39 @@ void ProbeConnection::ArmDeadline(uint32_t ms) {
   uv_timer_start(&timer_, &ProbeConnection::OnTimer, ms, 0);
 }
 
-bool ProbeConnection::ExtendStalledDeadline() {
+bool ProbeConnection::AnswerWaiting() {
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return false;
+  if (!reading_) {
+    // Still connecting: the handshake may have completed without the loop having seen it.
+    sockaddr_storage peer{};
+    socklen_t len = sizeof(peer);
+    return getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0;
+  }
+  int unread = 0;
+  return ioctl(fd, FIONREAD, &unread) == 0 && unread > 0;
+}
+
+bool ProbeConnection::ExtendDeadline() {
+  if (deadline_extended_) return false;
   const uint64_t now = uv_now(shared_->loop);
   const uint64_t late = now > deadline_due_ms_ ? now - deadline_due_ms_ : 0;
-  if (late < kLoopStallMs || deadline_extended_) return false;
-  // The whole timeout again, from now: how much of the first one the loop watched is unknown
-  // (the stall may have begun just after the deadline was armed). What the peer sent meanwhile
-  // is read by this turn's poll, which runs after the timers; a silent peer times out later.
+  uint64_t more_ms = 0;
+  if (late >= kLoopStallMs) {
+    // The whole timeout again, from now: how much of the first one the loop watched is unknown
+    // (the stall may have begun just after the deadline was armed). What the peer sent meanwhile
+    // is read by this turn's poll, which runs after the timers; a silent peer times out later.
+    more_ms = std::max<uint32_t>(1, deadline_ms_);
+  } else if (AnswerWaiting()) {
+    // The answer came before we looked, but after the loop's last poll (a stall that ended
+    // less than kLoopStallMs after the deadline, or a busy turn): one poll reads it.
+    more_ms = 1;
+  } else {
+    return false;
+  }
   deadline_extended_ = true;
   ++shared_->deadlines_extended;
-  uv_timer_start(&timer_, &ProbeConnection::OnTimer, std::max<uint32_t>(1, deadline_ms_), 0);
+  uv_timer_start(&timer_, &ProbeConnection::OnTimer, more_ms, 0);
   return true;
 }
 
@@ -242,7 +268,7 @@ void ProbeConnection::OnTimer(uv_timer_t* t) {
   self->deferred_ = Deferred::kNone;
   switch (what) {
     case Deferred::kNone:
-      if (self->ExtendStalledDeadline()) return;
+      if (self->ExtendDeadline()) return;
       self->machine_->OnDeadline();
       return;
     case Deferred::kConnectFailed:

@@ -22,7 +22,7 @@ struct LoopShared {
   size_t read_buf_size = 0;
   std::string scratch;  // TLS output staging, reused
   uint64_t tls_handshakes = 0;
-  uint64_t deadlines_extended = 0;  // deadlines that fired late from a stalled loop (below)
+  uint64_t deadlines_extended = 0;  // deadlines given more time (ProbeConnection::ExtendDeadline)
 };
 
 // A deadline timer that fires this long after its due time measured the worker's own absence
@@ -71,8 +71,12 @@ class ProbeConnection final : public probe::Transport {
   void RawWrite(std::string_view bytes);
   void FlushTls();
   void Defer(Deferred what, std::string detail);
-  // At a deadline: re-arms it once if it fired late from a stalled loop (kLoopStallMs).
-  bool ExtendStalledDeadline();
+  // At a deadline, once per armed deadline: re-arms it with its whole timeout if it fired
+  // kLoopStallMs or more late (the process stood still), or for one poll if the peer's answer
+  // is already waiting unread. Returns whether it did; if not, the deadline has passed.
+  bool ExtendDeadline();
+  // Bytes in the socket that the loop has not read, or (connecting) an established connection.
+  bool AnswerWaiting();
 
  public:
   // Called by a failed asynchronous write.

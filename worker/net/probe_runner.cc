@@ -352,8 +352,8 @@ void PrintSummary(const ProbeRunSummary& s, std::FILE* to) {
   }
   if (s.deadlines_extended > 0) {
     std::fprintf(to,
-                 ", %llu deadlines fired %llu ms or more late (the process stalled) and were "
-                 "given their time again",
+                 ", %llu deadlines given more time (fired %llu ms or more late: the process "
+                 "stalled; or the peer's answer was waiting unread)",
                  static_cast<unsigned long long>(s.deadlines_extended),
                  static_cast<unsigned long long>(kLoopStallMs));
   }

@@ -33,7 +33,7 @@ struct ProbeRunSummary {
   double cpu_seconds = 0;  // user + system of the whole process
   uint64_t tls_handshakes = 0;
   uint64_t moved_to_slow = 0;       // probes that moved to the slow budget (tarpits, blackholes)
-  uint64_t deadlines_extended = 0;  // deadlines that fired late because the process stalled
+  uint64_t deadlines_extended = 0;  // given more time: a stall, or an answer not yet read
   bool interrupted = false;
 };
 

@@ -73,7 +73,7 @@ struct ProbeEngineStats {
   uint64_t completed = 0;  // done callbacks run
   uint64_t tls_handshakes = 0;
   uint64_t moved_to_slow = 0;       // probes that left the main budget while waiting
-  uint64_t deadlines_extended = 0;  // fired late from a stalled loop, so given their time again
+  uint64_t deadlines_extended = 0;  // given more time: a stall, or an answer not yet read
 };
 
 // Runs many probes concurrently on one libuv loop, with the politeness rules applied (rate,
