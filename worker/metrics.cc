@@ -196,9 +196,9 @@ void WorkerMetrics::Publish(LoopMetricsCursor& c, const probe::ProbeEngine* engi
     SetShare(probes_in_flight, static_cast<double>(engine->in_flight()), c.probes_in_flight);
     SetShare(probes_queued, static_cast<double>(engine->queued()), c.probes_queued);
     SetShare(probes_slow, static_cast<double>(engine->slow()), c.probes_slow);
-    AddDelta(probes_moved_slow, engine->stats().moved_to_slow, c.probes_moved_slow);
-    AddDelta(probe_deadlines_extended, engine->stats().deadlines_extended,
-             c.probe_deadlines_extended);
+    const probe::ProbeEngineStats stats = engine->stats();
+    AddDelta(probes_moved_slow, stats.moved_to_slow, c.probes_moved_slow);
+    AddDelta(probe_deadlines_extended, stats.deadlines_extended, c.probe_deadlines_extended);
   }
   if (resolver != nullptr) {
     SetShare(domains_in_flight, static_cast<double>(resolver->in_flight()), c.domains_in_flight);

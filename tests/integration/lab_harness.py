@@ -144,6 +144,29 @@ def mix_lab(tmp, mix, hosts, seed, base, dns_port, port=2525):
     return Lab(hosts, seed, base, dns_port, extra=["--mix", path, "--port", str(port)])
 
 
+def profile_groups(lab, checks, wants):
+    """The lab's hosts, them by address, and for each profile of `wants` ({profile: at least
+    this many}) a list of its hosts, having checked that the mix gave at least that many."""
+    hosts, _ = lab.truth()
+    groups = [[h for h in hosts if h["profile"] == p] for p in wants]
+    print("lab: " + ", ".join("%d %s" % (len(g), p) for g, p in zip(groups, wants)), flush=True)
+    checks.check(all(len(g) >= n for g, n in zip(groups, wants.values())), "lab mix as asked")
+    return hosts, {h["ip"]: h for h in hosts}, groups
+
+
+def probe_command(lab, ehlo, banner_ms, extra=()):
+    """`mxcensus probe` of targets on stdin against the lab's SMTP port 2525, trusting its CA,
+    unthrottled, with the banner timeout `banner_ms`."""
+    return [mxcensus_bin(), "probe", "-", "--port", "2525", "--allow-private", "--rate", "0",
+            "--ehlo", ehlo, "--ca-file", lab.path("ca.pem"), "--banner-timeout",
+            "%dms" % banner_ms, *extra]
+
+
+def probe_input(hosts):
+    """The `ip,name` lines that `mxcensus probe` reads."""
+    return "".join("%s,%s\n" % (h["ip"], h["name"]) for h in hosts)
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:

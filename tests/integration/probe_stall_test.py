@@ -26,7 +26,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab_harness import Checks, mix_lab, mxcensus_bin  # noqa: E402
+from lab_harness import (Checks, mix_lab, probe_command, probe_input,  # noqa: E402
+                         profile_groups)
 
 BANNER_MS = 4000
 # The stop starts this long after every connection is open (each is then past its connect and
@@ -35,13 +36,11 @@ SETTLE_S = 0.3
 
 
 def run_probe(lab, targets, stop_for):
-    inp = "".join("%s,%s\n" % (h["ip"], h["name"]) for h in targets)
-    cmd = [mxcensus_bin(), "probe", "-", "--port", "2525", "--allow-private", "--rate", "0",
-           "--per-prefix", "0", "--concurrency", "200", "--ehlo", "probe-stall.test",
-           "--ca-file", lab.path("ca.pem"), "--banner-timeout", "%dms" % BANNER_MS]
+    cmd = probe_command(lab, "probe-stall.test", BANNER_MS,
+                        ["--per-prefix", "0", "--concurrency", "200"])
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out, stderr=err, text=True)
-        p.stdin.write(inp)
+        p.stdin.write(probe_input(targets))
         p.stdin.close()
         if stop_for:
             deadline = time.monotonic() + 10
@@ -82,12 +81,8 @@ def main():
     c = Checks()
     with tempfile.TemporaryDirectory(prefix="mxstall-") as tmp:
         with mix_lab(tmp, {"slow_banner": 2, "tarpit": 1}, 60, 5, "127.48.0.0", 25483) as lab:
-            hosts, _ = lab.truth()
-            truth = {h["ip"]: h for h in hosts}
-            slow = [h for h in hosts if h["profile"] == "slow_banner"]
-            tarpits = [h for h in hosts if h["profile"] == "tarpit"]
-            print("lab: %d slow_banner, %d tarpits" % (len(slow), len(tarpits)), flush=True)
-            c.check(len(slow) >= 20 and len(tarpits) >= 10, "lab mix as asked")
+            hosts, truth, (slow, tarpits) = profile_groups(
+                lab, c, {"slow_banner": 20, "tarpit": 10})
 
             b = BANNER_MS
             short = (b / 1000.0 + 0.25) - SETTLE_S

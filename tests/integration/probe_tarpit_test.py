@@ -22,7 +22,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab_harness import Checks, mix_lab, mxcensus_bin  # noqa: E402
+from lab_harness import (Checks, mix_lab, probe_command, probe_input,  # noqa: E402
+                         profile_groups)
 
 BANNER_TIMEOUT_MS = 8000
 
@@ -33,11 +34,9 @@ def started_ms(r):
 
 
 def run_probe(lab, targets, extra, banner_ms=BANNER_TIMEOUT_MS):
-    inp = "".join("%s,%s\n" % (h["ip"], h["name"]) for h in targets)
-    cmd = [mxcensus_bin(), "probe", "-", "--port", "2525", "--allow-private", "--rate", "0",
-           "--ehlo", "probe-tarpit.test", "--ca-file", lab.path("ca.pem"),
-           "--banner-timeout", "%dms" % banner_ms] + extra
-    p = subprocess.run(cmd, input=inp, capture_output=True, text=True, timeout=120)
+    cmd = probe_command(lab, "probe-tarpit.test", banner_ms, extra)
+    p = subprocess.run(cmd, input=probe_input(targets), capture_output=True, text=True,
+                       timeout=120)
     if p.returncode != 0:
         raise AssertionError("%s: exit %d\n%s" % (" ".join(cmd), p.returncode, p.stderr))
     return [json.loads(line) for line in p.stdout.splitlines()], p.stderr
@@ -47,12 +46,8 @@ def main():
     c = Checks()
     with tempfile.TemporaryDirectory(prefix="mxtarpit-") as tmp:
         with mix_lab(tmp, {"modern_tls13": 2, "tarpit": 1}, 300, 11, "127.47.0.0", 25473) as lab:
-            hosts, _ = lab.truth()
-            truth = {h["ip"]: h for h in hosts}
-            tarpits = [h for h in hosts if h["profile"] == "tarpit"]
-            healthy = [h for h in hosts if h["profile"] == "modern_tls13"]
-            print("lab: %d tarpits, %d healthy" % (len(tarpits), len(healthy)), flush=True)
-            c.check(len(tarpits) >= 80 and len(healthy) >= 160, "lab mix as asked")
+            hosts, truth, (tarpits, healthy) = profile_groups(
+                lab, c, {"tarpit": 80, "modern_tls13": 160})
 
             # 1. Healthy hosts complete while the tarpits are still waiting.
             res, summary = run_probe(lab, tarpits + healthy,

@@ -225,7 +225,7 @@ void ProbeConnection::ArmDeadline(uint32_t ms) {
   uv_timer_start(&timer_, &ProbeConnection::OnTimer, ms, 0);
 }
 
-bool ProbeConnection::AnswerWaiting() {
+bool ProbeConnection::AnswerWaiting() const {
   uv_os_fd_t fd;
   if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return false;
   if (!reading_) {

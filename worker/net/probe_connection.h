@@ -76,7 +76,7 @@ class ProbeConnection final : public probe::Transport {
   // is already waiting unread. Returns whether it did; if not, the deadline has passed.
   bool ExtendDeadline();
   // Bytes in the socket that the loop has not read, or (connecting) an established connection.
-  bool AnswerWaiting();
+  bool AnswerWaiting() const;
 
  public:
   // Called by a failed asynchronous write.

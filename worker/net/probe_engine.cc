@@ -35,7 +35,14 @@ class ProbeEngine::Impl {
   size_t in_flight() const { return in_flight_; }
   size_t slow() const { return budget_.slow_in_use(); }
   size_t queued() const { return queued_; }
-  const ProbeEngineStats& stats() const { return stats_; }
+  ProbeEngineStats stats() const {
+    // The counters kept elsewhere are read when asked, so a reading is never behind them.
+    ProbeEngineStats s = stats_;
+    s.tls_handshakes = shared_.tls_handshakes;
+    s.deadlines_extended = shared_.deadlines_extended;
+    s.moved_to_slow = budget_.moved_total();
+    return s;
+  }
 
  private:
   struct Pending {
@@ -303,7 +310,6 @@ void ProbeEngine::Impl::ArmSweep() {
 void ProbeEngine::Impl::OnSweep() {
   sweep_armed_ = false;
   size_t moved = budget_.Sweep(uv_hrtime() / 1000);
-  stats_.moved_to_slow = budget_.moved_total();
   ArmSweep();
   if (moved > 0) Pump();  // their main slots are free for queued targets
 }
@@ -331,8 +337,6 @@ void ProbeEngine::Impl::CompleteWithoutProbe(Pending p, ProbeOutcome outcome, st
 
 void ProbeEngine::Impl::OnActiveClosed(Active* a) {
   IpAddress addr = a->addr;
-  stats_.tls_handshakes = shared_.tls_handshakes;
-  stats_.deadlines_extended = shared_.deadlines_extended;
   const bool was_slow = a->slow();
   budget_.Release(a);
   delete a;
@@ -386,7 +390,7 @@ void ProbeEngine::Submit(Target target, DoneFn done) {
 size_t ProbeEngine::in_flight() const { return impl_->in_flight(); }
 size_t ProbeEngine::slow() const { return impl_->slow(); }
 size_t ProbeEngine::queued() const { return impl_->queued(); }
-const ProbeEngineStats& ProbeEngine::stats() const { return impl_->stats(); }
+ProbeEngineStats ProbeEngine::stats() const { return impl_->stats(); }
 void ProbeEngine::Shutdown(std::function<void()> on_idle) { impl_->Shutdown(std::move(on_idle)); }
 
 }  // namespace mxcensus::probe

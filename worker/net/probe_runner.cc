@@ -88,9 +88,8 @@ class LoopThread {
     }
     uv_async_send(&wake_);
   }
-  uint64_t tls_handshakes() const { return tls_handshakes_; }
-  uint64_t moved_to_slow() const { return moved_to_slow_; }
-  uint64_t deadlines_extended() const { return deadlines_extended_; }
+  // The engine's counters, as it ended.
+  const probe::ProbeEngineStats& stats() const { return stats_; }
 
  private:
   static void OnWake(uv_async_t* a) { static_cast<LoopThread*>(a->data)->Drain(); }
@@ -152,9 +151,7 @@ class LoopThread {
     }
     if (engine_->queued() > 0 || engine_->in_flight() > 0) return;
     Flush();
-    tls_handshakes_ = engine_->stats().tls_handshakes;
-    moved_to_slow_ = engine_->stats().moved_to_slow;
-    deadlines_extended_ = engine_->stats().deadlines_extended;
+    stats_ = engine_->stats();
     engine_.reset();
     uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
@@ -181,9 +178,7 @@ class LoopThread {
   bool input_done_seen_ = false;                   // loop thread
   bool shutdown_called_ = false;
   std::string out_;
-  uint64_t tls_handshakes_ = 0;
-  uint64_t moved_to_slow_ = 0;
-  uint64_t deadlines_extended_ = 0;
+  probe::ProbeEngineStats stats_;
 };
 
 void ProgressLine(const Shared& s, uint64_t read, bool input_done, double secs) {
@@ -329,9 +324,9 @@ absl::StatusOr<ProbeRunSummary> RunProbes(const ProbeRunOptions& options, std::i
   summary.interrupted = g_interrupted.load();
   for (int i = 0; i < kProbeOutcomeCount; ++i) summary.by_outcome[i] = shared.by_outcome[i].load();
   for (auto& t : threads) {
-    summary.tls_handshakes += t->tls_handshakes();
-    summary.moved_to_slow += t->moved_to_slow();
-    summary.deadlines_extended += t->deadlines_extended();
+    summary.tls_handshakes += t->stats().tls_handshakes;
+    summary.moved_to_slow += t->stats().moved_to_slow;
+    summary.deadlines_extended += t->stats().deadlines_extended;
   }
   for (auto& l : loops) uv_loop_close(l.get());
   return summary;

@@ -105,7 +105,7 @@ class ProbeEngine {
   size_t in_flight() const;  // both budgets
   size_t slow() const;       // of which in the slow budget
   size_t queued() const;
-  const ProbeEngineStats& stats() const;
+  ProbeEngineStats stats() const;
 
   // Stops starting new probes. Probes in flight run to their end. Targets still queued complete
   // (from the loop, not inside this call) with outcome `blocked`, stage `connect` and error
