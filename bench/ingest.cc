@@ -142,6 +142,23 @@ int main(int argc, char** argv) {
   }
   // Batches of many shards, as from several workers: the writers share them out by shard.
   constexpr int kShards = 64;
+  // The rows (Sample indexes) of each batch; batch b is of shard b % kShards. As a crawl's
+  // derivation does (storage/crawl_queries.cc), the even shards get the first slot's target
+  // ids (up to `split`) and the odd ones the second's, each shard's consecutive.
+  const int nbatches = (rows + batch - 1) / batch;
+  std::vector<std::pair<int, int>> batch_rows(static_cast<size_t>(nbatches));  // [from, to)
+  int64_t split = 0;
+  {
+    int next = 0;
+    for (int parity = 0; parity < 2; ++parity) {
+      for (int b = parity; b < nbatches; b += 2) {
+        const int n = std::min(batch, rows - b * batch);
+        batch_rows[static_cast<size_t>(b)] = {next, next + n};
+        next += n;
+      }
+      if (parity == 0) split = next;
+    }
+  }
   {
     // The shards exist and are leased (token 0, the batches' token), as in a crawl: each batch
     // then locks its shard and records its progress, as the coordinator's batches do.
@@ -159,23 +176,26 @@ int main(int argc, char** argv) {
       storage::CopyWriter w(tx, "target",
                             {"crawl_id", "target_id", "ip", "port", "mx_name", "shard_id"});
       storage::CopyRow row;
-      for (int j = 0; j < rows; ++j) {
-        const ProbeResult r = Sample(j);
-        row.Clear();
-        row.Add(crawl_id).Add(static_cast<int64_t>(r.target_id)).Add(r.ip).Add(int{r.port});
-        row.Add(r.name).Add((j / batch) % kShards);
-        row.WriteTo(w);
+      for (int b = 0; b < nbatches; ++b) {
+        for (int j = batch_rows[b].first; j < batch_rows[b].second; ++j) {
+          const ProbeResult r = Sample(j);
+          row.Clear();
+          row.Add(crawl_id).Add(static_cast<int64_t>(r.target_id)).Add(r.ip).Add(int{r.port});
+          row.Add(r.name).Add(b % kShards);
+          row.WriteTo(w);
+        }
       }
       w.Complete();
     }
+    tx.exec_params("SELECT mxcensus_create_probe_slots($1, $2)", crawl_id, split);
     tx.exec_params("UPDATE crawl SET targets_total = $2 WHERE crawl_id = $1", crawl_id, rows);
     tx.commit();
     pqxx::nontransaction(**c).exec("ANALYZE target");
   }
   std::vector<std::vector<ProbeResult>> batches;
-  for (int i = 0; i < rows; i += batch) {
+  for (const auto& [from, to] : batch_rows) {
     std::vector<ProbeResult> b;
-    for (int j = i; j < std::min(rows, i + batch); ++j) b.push_back(Sample(j));
+    for (int j = from; j < to; ++j) b.push_back(Sample(j));
     batches.push_back(std::move(b));
   }
   auto shard_of = [&](size_t i) {
@@ -186,10 +206,12 @@ int main(int argc, char** argv) {
   if (!unleased) {
     // What leasing the shards tells the coordinator in a crawl: each shard's targets.
     std::vector<std::vector<storage::TargetRow>> targets(kShards);
-    for (int j = 0; j < rows; ++j) {
-      const ProbeResult r = Sample(j);
-      targets[static_cast<size_t>((j / batch) % kShards)].push_back(
-          {static_cast<int64_t>(r.target_id), r.ip, r.port, r.name});
+    for (int b = 0; b < nbatches; ++b) {
+      for (int j = batch_rows[b].first; j < batch_rows[b].second; ++j) {
+        const ProbeResult r = Sample(j);
+        targets[static_cast<size_t>(b % kShards)].push_back(
+            {static_cast<int64_t>(r.target_id), r.ip, r.port, r.name});
+      }
     }
     for (int k = 0; k < kShards; ++k) db.lease_targets().Add(crawl_id, k, targets[k]);
   }

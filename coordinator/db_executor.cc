@@ -41,6 +41,11 @@ void DbExecutor::Enqueue(Writer& w, Item item) {
 }
 
 DbExecutor::Writer& DbExecutor::ForShard(const storage::LeaseRef& shard) {
+  // The multipliers are odd, so with two writers a crawl's probe shards go by their parity:
+  // its even shards to one writer, its odd ones to the other. Those are the two slots of the
+  // crawl's probe partition (0009_probe_slots.sql), so each writer extends its own relation and
+  // never waits for the other's extension lock. Other writer counts work as well, sharing the
+  // slots.
   const uint64_t h = static_cast<uint64_t>(shard.crawl_id) * 1000003u +
                      static_cast<uint64_t>(shard.kind) * 7919u +
                      static_cast<uint64_t>(static_cast<uint32_t>(shard.shard_id));

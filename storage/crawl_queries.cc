@@ -70,26 +70,42 @@ void DeriveTargets(pqxx::work& tx, int64_t crawl_id) {
   // The MX names that some domain lists are a semi-join (hashed), not one index lookup per
   // host. No ON CONFLICT: this transaction also moves the crawl out of 'resolving' under the
   // crawl row's lock, so it runs once, and DISTINCT makes the rows unique.
+  //
+  // The probe partition's two slots (0009) split the targets at `split`, the end of the first
+  // ceil(shards / 2) shards: the first slot's targets go to the even shards, the second's to the
+  // odd ones, so that shards leased in order alternate between the slots (and the coordinator's
+  // two writers). Each shard holds consecutive target ids: its slot's next `size`.
   const int64_t targets =
       tx.exec_params(
             "INSERT INTO target (crawl_id, target_id, ip, port, mx_name, shard_id) "
-            "SELECT $1, n, ip, $2, mx_name, (n - 1) / $3 FROM ("
+            "SELECT $1, n, ip, $2, mx_name, (CASE WHEN n <= split THEN 2 * ((n - 1) / $3) "
+            "                                  ELSE 2 * ((n - split - 1) / $3) + 1 END)::integer "
+            "FROM (SELECT ip, mx_name, n, "
+            "             least(total, ((total + $3 - 1) / $3 + 1) / 2 * $3) AS split FROM ("
             "  SELECT ip, mx_name,"
-            "         row_number() OVER (ORDER BY md5($1::text || host(ip) || mx_name)::uuid) AS n"
+            "         row_number() OVER (ORDER BY md5($1::text || host(ip) || mx_name)::uuid) AS n,"
+            "         count(*) OVER () AS total"
             "  FROM (SELECT DISTINCT a.ip, h.mx_name FROM mx_host h"
             "        CROSS JOIN LATERAL unnest(h.ipv4 || CASE WHEN $4 THEN h.ipv6"
             "                                           ELSE '{}'::inet[] END) AS a(ip)"
             "        WHERE h.crawl_id = $1 AND h.mx_name IN (SELECT m.mx_name FROM domain_mx m"
-            "                                                WHERE m.crawl_id = $1)) u) t",
+            "                                                WHERE m.crawl_id = $1)) u) t0) t",
             crawl_id, c[0].as<int>(), shard_size, c[2].as<bool>())
           .affected_rows();
-  // Shard k holds targets k * size + 1 .. (k + 1) * size: counted, not read back.
+  const int64_t size = shard_size;
+  const int64_t split = std::min(targets, ((targets + size - 1) / size + 1) / 2 * size);
+  const int64_t shards = (split + size - 1) / size + (targets - split + size - 1) / size;
+  // Counted, not read back: shard 2j holds the first slot's targets j * size + 1 .. (j + 1) *
+  // size, shard 2j + 1 the second slot's (after `split`).
   tx.exec_params(
       "INSERT INTO shard (crawl_id, kind, shard_id, items) "
-      "SELECT $1, 'probe', k, least($3::bigint, $2::bigint - k * $3::bigint) "
-      "FROM generate_series(0, ($2::bigint + $3::bigint - 1) / $3::bigint - 1) k "
+      "SELECT $1, 'probe', k, least($3::bigint, CASE WHEN k % 2 = 0 THEN $4::bigint "
+      "                                          ELSE $2::bigint - $4::bigint END "
+      "                                     - k / 2 * $3::bigint) "
+      "FROM generate_series(0, $5::bigint - 1) k "
       "ON CONFLICT DO NOTHING",
-      crawl_id, targets, shard_size);
+      crawl_id, targets, size, split, shards);
+  if (targets > 0) tx.exec_params("SELECT mxcensus_create_probe_slots($1, $2)", crawl_id, split);
   tx.exec_params(
       "UPDATE crawl SET targets_total = $2::bigint, resolved_at = now(), "
       "state = CASE WHEN $2::bigint = 0 THEN 'finished'::crawl_state "

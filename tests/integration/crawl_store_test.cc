@@ -21,10 +21,16 @@ class CrawlStoreTest : public ::testing::Test {
     ASSERT_TRUE(Migrate(*c).ok());
   }
   int64_t Count(const std::string& sql) { return db_.Count(sql); }
-  // Whether autovacuum is off for crawl `id`'s probe partition (0007: while the crawl runs).
+  // The tables of crawl `id`'s probe partition (its slots, 0009) that match `where`.
+  int64_t ProbeTables(int64_t id, const std::string& where) {
+    return Count(
+        "SELECT count(*) FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid "
+        "WHERE i.inhparent = 'probe_c" +
+        std::to_string(id) + "'::regclass AND " + where);
+  }
+  // How many of them have autovacuum off (0007: while the crawl runs).
   int64_t AutovacuumOff(int64_t id) {
-    return Count("SELECT count(*) FROM pg_class WHERE oid = 'probe_c" + std::to_string(id) +
-                 "'::regclass AND 'autovacuum_enabled=off' = ANY(reloptions)");
+    return ProbeTables(id, "'autovacuum_enabled=off' = ANY(c.reloptions)");
   }
   static DomainResult Resolved(const std::string& domain, std::vector<std::string> mx_ips,
                                const std::string& mx_name) {
@@ -150,19 +156,25 @@ TEST_F(CrawlStoreTest, FullLifecycleDedupesSharedMxAndIsIdempotent) {
     EXPECT_EQ(again->rows_inserted, 0);
   }
   EXPECT_EQ(probed, 3);
-  EXPECT_EQ(AutovacuumOff(*id), 1);
+  // Two slots (0009): the first two targets (shard 0) in the first, the third (shard 1) in the
+  // second, both with autovacuum off while the crawl runs.
+  EXPECT_EQ(AutovacuumOff(*id), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM target WHERE crawl_id = " + std::to_string(*id) +
+                  " AND shard_id = CASE WHEN target_id <= 2 THEN 0 ELSE 1 END"),
+            3);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe_c" + std::to_string(*id) + "_s0"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe_c" + std::to_string(*id) + "_s1"), 1);
   ASSERT_TRUE(store.AdvanceCrawls().ok());
   info = store.GetCrawl(*id);
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->state, "finished");
   // The crawl has ended: autovacuum on again, and the partition analyzed once.
   EXPECT_EQ(AutovacuumOff(*id), 0);
-  EXPECT_EQ(Count("SELECT count(*) FROM pg_class WHERE oid = 'probe_c" + std::to_string(*id) +
-                  "'::regclass AND reloptions IS NULL"),
-            1);
-  EXPECT_EQ(Count("SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'probe_c" +
-                  std::to_string(*id) + "' AND analyze_count = 1"),
-            1);
+  EXPECT_EQ(ProbeTables(*id, "c.reloptions IS NULL"), 2);
+  EXPECT_EQ(ProbeTables(*id,
+                        "c.oid IN (SELECT relid FROM pg_stat_user_tables "
+                        "WHERE analyze_count = 1)"),
+            2);
   EXPECT_EQ(info->targets_probed, 3);
   EXPECT_EQ(info->outcomes["starttls_ok"], 3);
   progress = store.GetCrawlProgress(*id);
@@ -186,6 +198,67 @@ TEST_F(CrawlStoreTest, FullLifecycleDedupesSharedMxAndIsIdempotent) {
   EXPECT_EQ(Count("SELECT count(*) FROM probe p JOIN certificate c ON c.sha256 = p.leaf_sha256 "
                   "WHERE c.der = convert_to('leaf-der-' || p.mx_name, 'UTF8')"),
             3);
+}
+
+// Derivation cuts the probe partition in two slots (0009) and the targets into shards that
+// alternate between them: the first ceil(shards / 2) shards' worth of targets (by shuffled
+// target id) go to the even shards and the first slot, the rest to the odd shards and the
+// second slot, each shard's targets consecutive. Shards are leased in order, so slots alternate.
+TEST_F(CrawlStoreTest, ProbeShardsAlternateBetweenThePartitionsTwoSlots) {
+  CrawlStore store(db_.dsn());
+  CrawlSpec spec;
+  spec.name = "slots";
+  spec.probe_shard_size = 2;
+  std::vector<DomainInput> domains;
+  for (int i = 1; i <= 7; ++i) domains.push_back({"d" + std::to_string(i) + ".test", i});
+  auto id = store.CreateCrawl(spec, domains);
+  ASSERT_TRUE(id.ok()) << id.status();
+  while (true) {
+    auto lease = store.LeaseShard("w", 60s);
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    if (!*lease) break;
+    std::vector<DomainResult> results;
+    for (const auto& d : (*lease)->domains) {
+      results.push_back(Resolved(d, {"127.0.1." + d.substr(1, 1)}, "mx." + d));
+    }
+    ASSERT_TRUE(store.IngestDomains((*lease)->ref, results, true).ok());
+  }
+  ASSERT_TRUE(store.AdvanceCrawls().ok());
+  const std::string crawl = std::to_string(*id);
+  // 7 targets, 4 shards: ids 1-4 in the first slot (shards 0 and 2), 5-7 in the second (1, 3).
+  EXPECT_EQ(Count("SELECT count(*) FROM target WHERE crawl_id = " + crawl +
+                  " AND shard_id = CASE WHEN target_id <= 4 THEN 2 * ((target_id - 1) / 2) "
+                  "ELSE 2 * ((target_id - 5) / 2) + 1 END"),
+            7);
+  EXPECT_EQ(Count("SELECT count(*) FROM shard s WHERE s.crawl_id = " + crawl +
+                  " AND s.kind = 'probe' AND s.items = (SELECT count(*) FROM target t "
+                  "WHERE t.crawl_id = s.crawl_id AND t.shard_id = s.shard_id)"),
+            4);
+  EXPECT_EQ(Count("SELECT count(*) FROM shard WHERE crawl_id = " + crawl +
+                  " AND kind = 'probe' AND shard_id BETWEEN 0 AND 3"),
+            4);
+  std::vector<int> leased;
+  while (true) {
+    auto lease = store.LeaseShard("w", 60s);
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    if (!*lease) break;
+    leased.push_back((*lease)->ref.shard_id);
+    std::vector<ProbeResult> results;
+    for (const auto& t : (*lease)->targets) {
+      results.push_back(Probed(t, ProbeOutcome::kStartTlsOk));
+    }
+    auto r = store.IngestProbes((*lease)->ref, results, true, "w");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_TRUE(r->shard_done);
+  }
+  EXPECT_EQ(leased, (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_EQ(Count("SELECT count(*) FROM probe_c" + crawl + "_s0"), 4);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe_c" + crawl + "_s1"), 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe_c" + crawl + "_s0 WHERE target_id > 4"), 0);
+  EXPECT_EQ(AutovacuumOff(*id), 2);
+  ASSERT_TRUE(store.AdvanceCrawls().ok());
+  EXPECT_EQ(store.GetCrawl(*id)->state, "finished");
+  EXPECT_EQ(AutovacuumOff(*id), 0);
 }
 
 TEST_F(CrawlStoreTest, IntermediateSeenLaterAsLeafGetsItsSummary) {

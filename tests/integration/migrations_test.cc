@@ -246,12 +246,12 @@ TEST(MigrationsTest, ProbeRowsOfA0004DatabaseTakeTheirTargetsIdOrAreKeptAside) {
                          "'closed', 'connect', now())"),
                  pqxx::unique_violation);
   }
-  // A crawl created after the upgrade gets the same key on its partition.
+  // A crawl created after the upgrade gets the same key on its partition's slots (0009).
   tx.exec("INSERT INTO crawl (crawl_id, name) VALUES (3, 'new')");
   tx.exec("SELECT mxcensus_create_probe_partition(3)");
-  EXPECT_EQ(
-      text("SELECT indexdef FROM pg_indexes WHERE tablename = 'probe_c3'"),
-      "CREATE UNIQUE INDEX probe_c3_pkey ON public.probe_c3 USING btree (crawl_id, target_id)");
+  EXPECT_EQ(text("SELECT indexdef FROM pg_indexes WHERE tablename = 'probe_c3_s1'"),
+            "CREATE UNIQUE INDEX probe_c3_s1_pkey ON public.probe_c3_s1 USING btree (crawl_id, "
+            "target_id)");
 }
 
 // 0006 adds refused_batch to a database of schema 0005 and leaves what is there alone. A batch

@@ -1,0 +1,60 @@
+-- A crawl's probe partition is cut in two by target id, one slot for each of the coordinator's
+-- two ingest writers. Both writers COPYing into one relation waited for each other to extend
+-- it: PostgreSQL 15 extends a heap one page at a time (16 adds bulk extension) under the
+-- relation's extension lock, and a writer's backend spent 11 % of its time waiting for that
+-- lock and 6 % extending (docs/crawl.md, "Eleventh pass"). Target derivation
+-- (storage/crawl_queries.cc) gives the even probe shards the first slot's targets and the odd
+-- ones the second's, and the coordinator sends a crawl's even and odd shards to different
+-- writers, so each writer extends its own heap and its own primary-key index.
+--
+-- The second slot is the DEFAULT partition, made with the crawl: rows of a crawl whose targets
+-- are not derived yet (written by hand or by another tool) have a place. Derivation adds the
+-- first slot, ids up to the split, once the crawl's target count is known. Partitions of crawls
+-- created before this migration stay as they are (one table); their shards are cut the new
+-- way all the same, which changes nothing for them.
+CREATE OR REPLACE FUNCTION mxcensus_create_probe_partition(p_crawl_id bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF probe FOR VALUES IN (%s) '
+                 'PARTITION BY RANGE (target_id)',
+                 'probe_c' || p_crawl_id, p_crawl_id);
+  -- Autovacuum off while the crawl runs (0007), on the tables that hold rows.
+  EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I DEFAULT '
+                 'WITH (autovacuum_enabled = off)',
+                 'probe_c' || p_crawl_id || '_s1', 'probe_c' || p_crawl_id);
+END $$;
+
+-- The first slot of a crawl's partition: target ids up to p_split. A no-op for a partition
+-- that is not cut in slots (made before this migration) and when the slot exists.
+CREATE FUNCTION mxcensus_create_probe_slots(p_crawl_id bigint, p_split bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  parent regclass := to_regclass(format('%I', 'probe_c' || p_crawl_id));
+BEGIN
+  IF parent IS NULL OR (SELECT relkind FROM pg_class WHERE oid = parent) <> 'p' THEN
+    RETURN;
+  END IF;
+  EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %s '
+                 'FOR VALUES FROM (MINVALUE) TO (%s) WITH (autovacuum_enabled = off)',
+                 'probe_c' || p_crawl_id || '_s0', parent, p_split + 1);
+END $$;
+
+-- Autovacuum back on for the tables of a crawl's partition (the crawl has ended): the slots, or
+-- the partition itself when it is one table; a no-op without one.
+CREATE OR REPLACE FUNCTION mxcensus_end_probe_partition(p_crawl_id bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  parent regclass := to_regclass(format('%I', 'probe_c' || p_crawl_id));
+  leaf regclass;
+BEGIN
+  IF parent IS NULL THEN
+    RETURN;
+  END IF;
+  FOR leaf IN SELECT c.oid::regclass FROM pg_class c
+              WHERE c.relkind = 'r'
+                AND (c.oid = parent
+                     OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = parent))
+  LOOP
+    EXECUTE format('ALTER TABLE %s RESET (autovacuum_enabled)', leaf);
+  END LOOP;
+END $$;
