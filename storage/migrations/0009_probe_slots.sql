@@ -9,7 +9,8 @@
 --
 -- The second slot is the DEFAULT partition, made with the crawl: rows of a crawl whose targets
 -- are not derived yet (written by hand or by another tool) have a place. Derivation adds the
--- first slot, ids up to the split, once the crawl's target count is known. Partitions of crawls
+-- first slot, ids up to the split, once the crawl's target count is known (and moves such rows
+-- with those ids into it). Partitions of crawls
 -- created before this migration stay as they are (one table); their shards are cut the new
 -- way all the same, which changes nothing for them.
 CREATE OR REPLACE FUNCTION mxcensus_create_probe_partition(p_crawl_id bigint) RETURNS void
@@ -25,18 +26,36 @@ BEGIN
 END $$;
 
 -- The first slot of a crawl's partition: target ids up to p_split. A no-op for a partition
--- that is not cut in slots (made before this migration) and when the slot exists.
+-- that is not cut in slots (made before this migration) and when the slot exists. Rows that the
+-- default slot holds already with such ids (written before derivation, by hand or by another
+-- tool) move into the new slot with it: PostgreSQL refuses a new partition whose rows sit in
+-- the default one, and that refusal would hold up the derivation of every crawl.
 CREATE FUNCTION mxcensus_create_probe_slots(p_crawl_id bigint, p_split bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
   parent regclass := to_regclass(format('%I', 'probe_c' || p_crawl_id));
+  s0 text := 'probe_c' || p_crawl_id || '_s0';
+  s1 text := 'probe_c' || p_crawl_id || '_s1';
+  early boolean;
 BEGIN
-  IF parent IS NULL OR (SELECT relkind FROM pg_class WHERE oid = parent) <> 'p' THEN
+  IF parent IS NULL OR (SELECT relkind FROM pg_class WHERE oid = parent) <> 'p'
+     OR to_regclass(format('%I', s0)) IS NOT NULL THEN
     RETURN;
   END IF;
-  EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %s '
-                 'FOR VALUES FROM (MINVALUE) TO (%s) WITH (autovacuum_enabled = off)',
-                 'probe_c' || p_crawl_id || '_s0', parent, p_split + 1);
+  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE target_id <= %s)', s1, p_split)
+    INTO early;
+  IF NOT early THEN
+    EXECUTE format('CREATE TABLE %I PARTITION OF %s '
+                   'FOR VALUES FROM (MINVALUE) TO (%s) WITH (autovacuum_enabled = off)',
+                   s0, parent, p_split + 1);
+    RETURN;
+  END IF;
+  EXECUTE format('CREATE TABLE %I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS) '
+                 'WITH (autovacuum_enabled = off)', s0, parent);
+  EXECUTE format('WITH moved AS (DELETE FROM %I WHERE target_id <= %s RETURNING *) '
+                 'INSERT INTO %I SELECT * FROM moved', s1, p_split, s0);
+  EXECUTE format('ALTER TABLE %s ATTACH PARTITION %I FOR VALUES FROM (MINVALUE) TO (%s)',
+                 parent, s0, p_split + 1);
 END $$;
 
 -- Autovacuum back on for the tables of a crawl's partition (the crawl has ended): the slots, or

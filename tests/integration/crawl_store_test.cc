@@ -223,8 +223,24 @@ TEST_F(CrawlStoreTest, ProbeShardsAlternateBetweenThePartitionsTwoSlots) {
     }
     ASSERT_TRUE(store.IngestDomains((*lease)->ref, results, true).ok());
   }
-  ASSERT_TRUE(store.AdvanceCrawls().ok());
   const std::string crawl = std::to_string(*id);
+  // Rows written before derivation (by hand, by another tool) wait in the default slot; the
+  // first slot takes those with its ids along when derivation makes it.
+  {
+    auto c = db_.Connect();
+    pqxx::work tx(*c);
+    for (int target : {2, 6}) {
+      tx.exec_params(
+          "INSERT INTO probe (crawl_id, target_id, ip, port, mx_name, outcome, stage, banner, "
+          "started_at) VALUES ($1, $2, '192.0.2.1', 25, 'early.test', 'closed', 'banner', "
+          "'early', now())",
+          *id, target);
+    }
+    tx.commit();
+  }
+  ASSERT_TRUE(store.AdvanceCrawls().ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM probe_c" + crawl + "_s0 WHERE banner = 'early'"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM probe_c" + crawl + "_s1 WHERE banner = 'early'"), 1);
   // 7 targets, 4 shards: ids 1-4 in the first slot (shards 0 and 2), 5-7 in the second (1, 3).
   EXPECT_EQ(Count("SELECT count(*) FROM target WHERE crawl_id = " + crawl +
                   " AND shard_id = CASE WHEN target_id <= 4 THEN 2 * ((target_id - 1) / 2) "
@@ -259,6 +275,35 @@ TEST_F(CrawlStoreTest, ProbeShardsAlternateBetweenThePartitionsTwoSlots) {
   ASSERT_TRUE(store.AdvanceCrawls().ok());
   EXPECT_EQ(store.GetCrawl(*id)->state, "finished");
   EXPECT_EQ(AutovacuumOff(*id), 0);
+}
+
+// Derivation adds a partition, which needs the crawl's partition to itself: a reader's query
+// over all of `probe` holds it. Derivation then gives up after a while (and runs again at the
+// next pass) instead of holding up the workers and queueing every later query behind it.
+TEST_F(CrawlStoreTest, DerivationDoesNotWaitBehindAReaderOfProbe) {
+  CrawlStore store(db_.dsn());
+  CrawlSpec spec;
+  spec.name = "reader";
+  auto id = store.CreateCrawl(spec, {{"a.test", 0}});
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto lease = store.LeaseShard("w", 60s);
+  ASSERT_TRUE(lease.ok() && *lease);
+  ASSERT_TRUE(
+      store.IngestDomains((*lease)->ref, {Resolved("a.test", {"127.0.0.1"}, "mx.a.test")}, true)
+          .ok());
+  auto reader = db_.Connect();
+  {
+    pqxx::work slow(*reader);
+    slow.exec("SELECT count(*) FROM probe");  // holds its locks until the transaction ends
+    const auto start = std::chrono::steady_clock::now();
+    auto blocked = store.AdvanceCrawls();
+    EXPECT_FALSE(blocked.ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+    EXPECT_EQ(store.GetCrawl(*id)->state, "resolving");
+  }
+  ASSERT_TRUE(store.AdvanceCrawls().ok());
+  EXPECT_EQ(store.GetCrawl(*id)->state, "probing");
+  EXPECT_EQ(Count("SELECT count(*) FROM target WHERE crawl_id = " + std::to_string(*id)), 1);
 }
 
 TEST_F(CrawlStoreTest, IntermediateSeenLaterAsLeafGetsItsSummary) {

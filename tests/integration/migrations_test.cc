@@ -330,6 +330,43 @@ TEST(MigrationsTest, ReaderRoleCanSelectButNotWrite) {
   }
 }
 
+// A crawl's partition made before 0009 is one table: derivation's slot function leaves it so,
+// and the crawl's end turns its autovacuum back on.
+TEST(MigrationsTest, APartitionMadeBefore0009StaysOneTable) {
+  TestDatabase db;
+  auto conn = db.Connect();
+  ASSERT_NO_FATAL_FAILURE(MigrateTo(*conn, 8));
+  {
+    pqxx::work tx(*conn);
+    tx.exec("INSERT INTO crawl (crawl_id, name) VALUES (1, 'old')");
+    tx.exec("SELECT mxcensus_create_probe_partition(1)");
+    tx.commit();
+  }
+  ASSERT_TRUE(storage::Migrate(*conn).ok());
+  pqxx::work tx(*conn);
+  tx.exec("SELECT mxcensus_create_probe_slots(1, 5)");
+  auto text = [&](const std::string& sql) { return tx.exec(sql)[0][0].as<std::string>(); };
+  EXPECT_EQ(text("SELECT relkind FROM pg_class WHERE oid = 'probe_c1'::regclass"), "r");
+  EXPECT_EQ(text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'probe_c1'::regclass"), "0");
+  EXPECT_EQ(text("SELECT reloptions::text FROM pg_class WHERE oid = 'probe_c1'::regclass"),
+            "{autovacuum_enabled=off}");
+  tx.exec("SELECT mxcensus_end_probe_partition(1)");
+  EXPECT_EQ(text("SELECT count(*) FROM pg_class WHERE oid = 'probe_c1'::regclass "
+                 "AND reloptions IS NULL"),
+            "1");
+  // A crawl made now is cut in slots: the default one from the start.
+  tx.exec("INSERT INTO crawl (crawl_id, name) VALUES (2, 'new')");
+  tx.exec("SELECT mxcensus_create_probe_partition(2)");
+  EXPECT_EQ(text("SELECT relkind FROM pg_class WHERE oid = 'probe_c2'::regclass"), "p");
+  EXPECT_EQ(text("SELECT pg_get_expr(relpartbound, oid) FROM pg_class "
+                 "WHERE oid = 'probe_c2_s1'::regclass"),
+            "DEFAULT");
+  tx.exec("SELECT mxcensus_create_probe_slots(2, 5)");
+  EXPECT_EQ(text("SELECT pg_get_expr(relpartbound, oid) FROM pg_class "
+                 "WHERE oid = 'probe_c2_s0'::regclass"),
+            "FOR VALUES FROM (MINVALUE) TO ('6')");
+}
+
 TEST(MigrationsTest, BadDsnIsOneClearLineAndExit2) {
   auto r = RunMxcensus({"db", "migrate", "--db", "postgresql://nobody@127.0.0.1:1/x"});
   EXPECT_EQ(r.exit_code, 2);
