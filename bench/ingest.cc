@@ -142,19 +142,18 @@ int main(int argc, char** argv) {
   }
   // Batches of many shards, as from several workers: the writers share them out by shard.
   constexpr int kShards = 64;
-  // The rows (Sample indexes) of each batch; batch b is of shard b % kShards. As a crawl's
-  // derivation does (storage/crawl_queries.cc), the even shards get the first slot's target
-  // ids (up to `split`) and the odd ones the second's, each shard's consecutive.
+  // The batches; batch b is of shard b % kShards. As a crawl's derivation does
+  // (storage/crawl_queries.cc), the even shards get the first slot's target ids (up to `split`)
+  // and the odd ones the second's, each shard's consecutive.
   const int nbatches = (rows + batch - 1) / batch;
-  std::vector<std::pair<int, int>> batch_rows(static_cast<size_t>(nbatches));  // [from, to)
+  std::vector<std::vector<ProbeResult>> batches(static_cast<size_t>(nbatches));
   int64_t split = 0;
   {
-    int next = 0;
+    int next = 0;  // the next Sample index, i.e. target id - 1
     for (int parity = 0; parity < 2; ++parity) {
       for (int b = parity; b < nbatches; b += 2) {
         const int n = std::min(batch, rows - b * batch);
-        batch_rows[static_cast<size_t>(b)] = {next, next + n};
-        next += n;
+        for (int j = 0; j < n; ++j) batches[static_cast<size_t>(b)].push_back(Sample(next++));
       }
       if (parity == 0) split = next;
     }
@@ -176,12 +175,11 @@ int main(int argc, char** argv) {
       storage::CopyWriter w(tx, "target",
                             {"crawl_id", "target_id", "ip", "port", "mx_name", "shard_id"});
       storage::CopyRow row;
-      for (int b = 0; b < nbatches; ++b) {
-        for (int j = batch_rows[b].first; j < batch_rows[b].second; ++j) {
-          const ProbeResult r = Sample(j);
+      for (size_t b = 0; b < batches.size(); ++b) {
+        for (const ProbeResult& r : batches[b]) {
           row.Clear();
           row.Add(crawl_id).Add(static_cast<int64_t>(r.target_id)).Add(r.ip).Add(int{r.port});
-          row.Add(r.name).Add(b % kShards);
+          row.Add(r.name).Add(static_cast<int>(b % kShards));
           row.WriteTo(w);
         }
       }
@@ -192,12 +190,6 @@ int main(int argc, char** argv) {
     tx.commit();
     pqxx::nontransaction(**c).exec("ANALYZE target");
   }
-  std::vector<std::vector<ProbeResult>> batches;
-  for (const auto& [from, to] : batch_rows) {
-    std::vector<ProbeResult> b;
-    for (int j = from; j < to; ++j) b.push_back(Sample(j));
-    batches.push_back(std::move(b));
-  }
   auto shard_of = [&](size_t i) {
     return storage::LeaseRef{crawl_id, storage::ShardKind::kProbe, static_cast<int>(i % kShards),
                              0};
@@ -206,11 +198,9 @@ int main(int argc, char** argv) {
   if (!unleased) {
     // What leasing the shards tells the coordinator in a crawl: each shard's targets.
     std::vector<std::vector<storage::TargetRow>> targets(kShards);
-    for (int b = 0; b < nbatches; ++b) {
-      for (int j = batch_rows[b].first; j < batch_rows[b].second; ++j) {
-        const ProbeResult r = Sample(j);
-        targets[static_cast<size_t>(b % kShards)].push_back(
-            {static_cast<int64_t>(r.target_id), r.ip, r.port, r.name});
+    for (size_t b = 0; b < batches.size(); ++b) {
+      for (const ProbeResult& r : batches[b]) {
+        targets[b % kShards].push_back({static_cast<int64_t>(r.target_id), r.ip, r.port, r.name});
       }
     }
     for (int k = 0; k < kShards; ++k) db.lease_targets().Add(crawl_id, k, targets[k]);

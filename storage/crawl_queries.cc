@@ -105,16 +105,8 @@ void DeriveTargets(pqxx::work& tx, int64_t crawl_id) {
       "FROM generate_series(0, $5::bigint - 1) k "
       "ON CONFLICT DO NOTHING",
       crawl_id, targets, size, split, shards);
-  if (targets > 0) {
-    // Adding a partition locks the crawl's partition exclusively, and a reader's query over all
-    // of `probe` holds it (empty as it is) until that query ends. Waiting for it would hold up
-    // every worker, and queue every later query on `probe` behind this transaction: instead the
-    // derivation gives up after a while and runs again at the next pass (AdvanceCrawls).
-    const std::string lock_timeout = tx.exec("SHOW lock_timeout")[0][0].as<std::string>();
-    tx.exec("SET LOCAL lock_timeout = '2s'");
-    tx.exec_params("SELECT mxcensus_create_probe_slots($1, $2)", crawl_id, split);
-    tx.exec_params("SELECT set_config('lock_timeout', $1, true)", lock_timeout);
-  }
+  // Waits at most 2 s for readers of `probe` (0009): on a timeout, the next pass derives again.
+  if (targets > 0) tx.exec_params("SELECT mxcensus_create_probe_slots($1, $2)", crawl_id, split);
   tx.exec_params(
       "UPDATE crawl SET targets_total = $2::bigint, resolved_at = now(), "
       "state = CASE WHEN $2::bigint = 0 THEN 'finished'::crawl_state "

@@ -49,22 +49,20 @@ void Analyze(pqxx::connection& c, const std::string& tables) {
   }
 }
 
-// The tables that hold crawl `id`'s probe rows: its partition's slots (0009), or the partition
-// itself when it is one table. ANALYZE of the partition would also sample it as a whole, for
-// statistics no query uses (views reach the slots through `probe` and the crawl id), at the
-// cost of a second sample.
+// ", " and the tables that hold crawl `id`'s probe rows (mxcensus_probe_tables, 0009), for
+// ANALYZE: its partition's slots, not the partition, whose ANALYZE would also sample it as a
+// whole, for statistics no query uses (views reach the slots through `probe` and the crawl id).
 std::string ProbeTables(pqxx::connection& c, int64_t id) {
-  const std::string partition = "probe_c" + std::to_string(id);
   try {
     pqxx::nontransaction n(c);
-    auto r = n.exec_params(
-        "SELECT coalesce(string_agg(c.oid::regclass::text, ', '), $1) FROM pg_class c "
-        "WHERE c.relkind = 'r' AND (c.oid = to_regclass($1) OR c.oid IN "
-        "(SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass($1)))",
-        partition);
-    return r[0][0].as<std::string>();
+    return n
+        .exec_params(
+            "SELECT coalesce(string_agg(', ' || t::text, ''), '') "
+            "FROM mxcensus_probe_tables($1) t",
+            id)[0][0]
+        .as<std::string>();
   } catch (const pqxx::sql_error&) {
-    return partition;
+    return "";
   }
 }
 
@@ -302,7 +300,7 @@ absl::StatusOr<std::vector<int64_t>> CrawlStore::AdvanceCrawls() {
     // autovacuum gets to the new rows the planner takes the tables for empty and picks plans
     // that take minutes instead of a second. ANALYZE samples, so this stays cheap at any size.
     for (int64_t id : finished) {
-      Analyze(c, "crawl_domain, domain_mx, mx_host, target, certificate, " + ProbeTables(c, id));
+      Analyze(c, "crawl_domain, domain_mx, mx_host, target, certificate" + ProbeTables(c, id));
     }
     return changed;
   });

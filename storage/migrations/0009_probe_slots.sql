@@ -25,29 +25,35 @@ BEGIN
                  'probe_c' || p_crawl_id || '_s1', 'probe_c' || p_crawl_id);
 END $$;
 
+-- The tables that hold a crawl's probe rows: its partition's slots, or the partition itself when
+-- it is one table (made before this migration); none without a partition.
+CREATE FUNCTION mxcensus_probe_tables(p_crawl_id bigint) RETURNS SETOF regclass
+LANGUAGE sql STABLE AS $$
+  SELECT c.oid::regclass FROM pg_class c
+  WHERE c.relkind = 'r'
+    AND (c.oid = to_regclass(format('%I', 'probe_c' || p_crawl_id))
+         OR c.oid IN (SELECT inhrelid FROM pg_inherits
+                      WHERE inhparent = to_regclass(format('%I', 'probe_c' || p_crawl_id))))
+$$;
+
 -- The first slot of a crawl's partition: target ids up to p_split. A no-op for a partition
 -- that is not cut in slots (made before this migration) and when the slot exists. Rows that the
 -- default slot holds already with such ids (written before derivation, by hand or by another
--- tool) move into the new slot with it: PostgreSQL refuses a new partition whose rows sit in
--- the default one, and that refusal would hold up the derivation of every crawl.
+-- tool) move into the new slot before it is attached: PostgreSQL refuses a new partition whose
+-- rows sit in the default one, and that refusal would hold up the derivation of every crawl.
+-- Attaching needs the default slot to itself, which a reader's query over all of `probe` holds
+-- until it ends: waiting for it would hold up every worker and queue every later query on
+-- `probe` behind the derivation, so the wait is bounded and the derivation runs again at the
+-- coordinator's next pass.
 CREATE FUNCTION mxcensus_create_probe_slots(p_crawl_id bigint, p_split bigint) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET lock_timeout = '2s' AS $$
 DECLARE
   parent regclass := to_regclass(format('%I', 'probe_c' || p_crawl_id));
   s0 text := 'probe_c' || p_crawl_id || '_s0';
   s1 text := 'probe_c' || p_crawl_id || '_s1';
-  early boolean;
 BEGIN
   IF parent IS NULL OR (SELECT relkind FROM pg_class WHERE oid = parent) <> 'p'
      OR to_regclass(format('%I', s0)) IS NOT NULL THEN
-    RETURN;
-  END IF;
-  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE target_id <= %s)', s1, p_split)
-    INTO early;
-  IF NOT early THEN
-    EXECUTE format('CREATE TABLE %I PARTITION OF %s '
-                   'FOR VALUES FROM (MINVALUE) TO (%s) WITH (autovacuum_enabled = off)',
-                   s0, parent, p_split + 1);
     RETURN;
   END IF;
   EXECUTE format('CREATE TABLE %I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS) '
@@ -58,22 +64,13 @@ BEGIN
                  parent, s0, p_split + 1);
 END $$;
 
--- Autovacuum back on for the tables of a crawl's partition (the crawl has ended): the slots, or
--- the partition itself when it is one table; a no-op without one.
+-- Autovacuum back on for the tables of a crawl's partition (the crawl has ended).
 CREATE OR REPLACE FUNCTION mxcensus_end_probe_partition(p_crawl_id bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-  parent regclass := to_regclass(format('%I', 'probe_c' || p_crawl_id));
   leaf regclass;
 BEGIN
-  IF parent IS NULL THEN
-    RETURN;
-  END IF;
-  FOR leaf IN SELECT c.oid::regclass FROM pg_class c
-              WHERE c.relkind = 'r'
-                AND (c.oid = parent
-                     OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = parent))
-  LOOP
+  FOR leaf IN SELECT mxcensus_probe_tables(p_crawl_id) LOOP
     EXECUTE format('ALTER TABLE %s RESET (autovacuum_enabled)', leaf);
   END LOOP;
 END $$;
