@@ -21,12 +21,11 @@ class CrawlStoreTest : public ::testing::Test {
     ASSERT_TRUE(Migrate(*c).ok());
   }
   int64_t Count(const std::string& sql) { return db_.Count(sql); }
-  // The tables of crawl `id`'s probe partition (its slots, 0009) that match `where`.
+  // The tables that hold crawl `id`'s probe rows (its partition's slots, 0009) that match
+  // `where`: the list the crawl's end and its ANALYZE use.
   int64_t ProbeTables(int64_t id, const std::string& where) {
-    return Count(
-        "SELECT count(*) FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid "
-        "WHERE i.inhparent = 'probe_c" +
-        std::to_string(id) + "'::regclass AND " + where);
+    return Count("SELECT count(*) FROM mxcensus_probe_tables(" + std::to_string(id) +
+                 ") t JOIN pg_class c ON c.oid = t WHERE " + where);
   }
   // How many of them have autovacuum off (0007: while the crawl runs).
   int64_t AutovacuumOff(int64_t id) {
